@@ -1,0 +1,1 @@
+"""Audiences: who marketing may reach for a purpose, and the one way out to destinations."""

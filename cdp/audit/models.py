@@ -1,0 +1,25 @@
+"""The audit_log table. UPDATE and DELETE are refused by triggers created in the migration."""
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from cdp.db import UTCDateTime
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    seq: int = Field(primary_key=True)
+    at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    actor_id: str = Field(max_length=64)
+    actor_role: str = Field(max_length=32)
+    action: str = Field(max_length=64, index=True)
+    resource_type: str = Field(max_length=32)
+    resource_id: str | None = Field(default=None, max_length=64, index=True)
+    outcome: str = Field(max_length=16)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)

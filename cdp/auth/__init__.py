@@ -1,0 +1,1 @@
+"""API keys and the role -> permission rules of policies/access.yaml."""

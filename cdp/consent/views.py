@@ -1,0 +1,66 @@
+"""The profile as a reader sees it: golden record, identities and consent state.
+
+The marketing view holds only contact points with a currently granted consent, and no golden fields
+beyond those contact points (data minimisation, GDPR Art. 5(1)(c)).
+"""
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cdp.consent.ledger import states_of
+from cdp.db import utcnow
+from cdp.profiles import store
+from cdp.profiles.models import Identity, Profile
+from cdp.profiles.schemas import ConsentStateRead, IdentityRead, ProfileRead
+
+
+def _is_valid(status: str, expires_at: object) -> bool:
+    return status == "granted" and (expires_at is None or expires_at > utcnow())  # type: ignore[operator]
+
+
+def profile_view(session: Session, profile: Profile, *, consented_only: bool = False) -> ProfileRead:
+    states = states_of(session, profile.id)
+    consents = [
+        ConsentStateRead(purpose=s.purpose, identity_id=s.identity_id, status=s.status, occurred_at=s.occurred_at, expires_at=s.expires_at)
+        for s in states
+    ]
+    identities = store.identities_of(session, profile.id)
+    if consented_only:
+        allowed = {s.identity_id for s in states if _is_valid(s.status, s.expires_at)}
+        identities = [i for i in identities if i.id in allowed]
+        consents = [c for c in consents if c.identity_id in allowed]
+    golden = store.read_golden(session, profile)
+    if consented_only:
+        golden = {}
+    return ProfileRead(
+        id=profile.id,
+        status=profile.status,
+        lifecycle_stage=profile.lifecycle_stage,
+        golden=golden,
+        field_provenance={} if consented_only else profile.field_provenance,
+        identities=[
+            IdentityRead(
+                id=i.id, kind=i.kind, value=store.identity_value(session, i), source=i.source, trust=i.trust,
+                first_seen=i.first_seen, last_seen=i.last_seen,
+            )
+            for i in identities
+        ],
+        consents=consents,
+        created_at=profile.created_at,
+        updated_at=profile.updated_at,
+        last_activity_at=profile.last_activity_at,
+        view="consented" if consented_only else "full",
+    )
+
+
+def search_profile_ids(session: Session, *, kind: str, blind_index: str, limit: int) -> list[uuid.UUID]:
+    rows = session.scalars(
+        select(Identity.profile_id)
+        .join(Profile, Profile.id == Identity.profile_id)  # type: ignore[arg-type]
+        .where(Identity.kind == kind, Identity.blind_index == blind_index, Profile.merged_into.is_(None))  # type: ignore[union-attr]
+        .distinct()
+        .limit(limit)
+    )
+    return list(rows)

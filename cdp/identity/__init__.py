@@ -1,0 +1,1 @@
+"""Identity resolution: normalization, blocking, scoring, merge and unmerge."""

@@ -1,0 +1,60 @@
+"""Per-row validation: a raw row becomes a ContactRecord with normalized contact points, or a list of reasons.
+
+Reasons carry the field path, an error type and a message that never repeats the input value.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from cdp.identity.normalize import NormalizationError, normalize_email, normalize_phone
+from cdp.ingest.records import ContactRecord
+
+Reason = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ValidRow:
+    record: ContactRecord
+    email: str | None
+    phone: str | None
+
+
+def _reasons(exc: ValidationError) -> list[Reason]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(record)", "type": err["type"], "message": err["msg"]}
+        for err in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+
+
+def validate_row(source: str, row: object) -> ValidRow | list[Reason]:
+    if not isinstance(row, dict):
+        return [{"field": "(record)", "type": "not_an_object", "message": "each record must be a JSON object"}]
+    given = row.get("source")
+    if given is not None and given != source:
+        return [{"field": "source", "type": "source_mismatch", "message": "record source differs from the endpoint's"}]
+    try:
+        record = ContactRecord.model_validate({**row, "source": source})
+    except ValidationError as exc:
+        return _reasons(exc)
+    reasons: list[Reason] = []
+    email = phone = None
+    if record.email:
+        try:
+            email = normalize_email(record.email)
+        except NormalizationError as exc:
+            reasons.append({"field": "email", "type": "invalid_email", "message": str(exc)})
+    if record.phone:
+        try:
+            phone = normalize_phone(record.phone, record.country)
+        except NormalizationError as exc:
+            reasons.append({"field": "phone", "type": "invalid_phone", "message": str(exc)})
+    for i, consent in enumerate(record.consents):
+        if consent.channel == "email" and not record.email:
+            reasons.append({"field": f"consents.{i}.channel", "type": "no_contact_point", "message": "email consent without an email"})
+        if consent.channel == "phone" and not record.phone:
+            reasons.append({"field": f"consents.{i}.channel", "type": "no_contact_point", "message": "phone consent without a phone"})
+    if reasons:
+        return reasons
+    return ValidRow(record=record, email=email, phone=phone)

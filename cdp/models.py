@@ -1,0 +1,21 @@
+"""Imports every domain's tables so Alembic sees one metadata; defines no table itself."""
+
+from sqlmodel import SQLModel
+
+from cdp.audiences.models import Audience, AudienceMembershipSnapshot
+from cdp.audit.models import AuditEntry
+from cdp.auth.models import ApiKey
+from cdp.consent.models import ConsentEvent, ConsentState
+from cdp.crypto.models import DataKey
+from cdp.ingest.models import ConnectorState, Quarantine
+from cdp.privacy.models import PrivacyRequest
+from cdp.profiles.models import Event, Identity, Profile, SourceRecord
+from cdp.suppression.models import Suppression
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ApiKey", "Audience", "AudienceMembershipSnapshot", "AuditEntry", "ConnectorState", "ConsentEvent",
+    "ConsentState", "DataKey", "Event", "Identity", "PrivacyRequest", "Profile", "Quarantine", "SourceRecord",
+    "Suppression", "metadata",
+]

@@ -1,0 +1,1 @@
+"""Privacy requests: access, erasure, restriction, rectification, objection, with deadlines and proof."""

@@ -1,0 +1,1 @@
+"""Profiles and what hangs off them: identities, source records and timeline events."""

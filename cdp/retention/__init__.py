@@ -1,0 +1,1 @@
+"""Retention rules from policies/retention.yaml: preview, sweeps and holds."""

@@ -1,0 +1,90 @@
+"""Settings from `CDP_` environment variables (and an optional `.env`); nothing is read at import time."""
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_POLICIES_DIR = Path(__file__).resolve().parent.parent / "policies"
+
+
+def _normalise_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def compliance_url_for(data_url: str) -> str:
+    """The compliance store sits beside the data store: `cdp.db` -> `cdp-compliance.db`, `db` -> `db_compliance`."""
+    if data_url.startswith("sqlite"):
+        if data_url in ("sqlite://", "sqlite:///:memory:"):
+            raise ValueError("an in-memory SQLite data store needs an explicit CDP_COMPLIANCE_DATABASE_URL")
+        head, _, filename = data_url.rpartition("/")
+        stem, dot, ext = filename.rpartition(".")
+        name = f"{stem}-compliance.{ext}" if dot else f"{filename}-compliance"
+        return f"{head}/{name}"
+    base, _, query = data_url.partition("?")
+    head, _, dbname = base.rpartition("/")
+    return f"{head}/{dbname}_compliance" + (f"?{query}" if query else "")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDP_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./cdp.db", description="SQLAlchemy URL of the data store (profiles, events, ledger, audit)."
+    )
+    compliance_database_url: str | None = Field(
+        None,
+        description="URL of the compliance store (wrapped data keys, suppression list, privacy requests). "
+        "Defaults to a sibling of the data store: `cdp-compliance.db` or database `<name>_compliance`.",
+    )
+    key_file: Path = Field(
+        Path("./cdp.keys.json"),
+        description="Key file (mode 0600) created on first run when no keys come from the environment.",
+    )
+    master_keys: SecretStr | None = Field(
+        None,
+        description="Master keys as `id:base64,id:base64`; the first is active. Overrides the key file.",
+    )
+    blind_index_key: SecretStr | None = Field(None, description="Base64 HMAC key for blind indexes.")
+    suppression_keys: SecretStr | None = Field(
+        None, description="Versioned suppression HMAC keys as `version:base64,...`; the highest is current."
+    )
+    policies_dir: Path = Field(DEFAULT_POLICIES_DIR, description="Folder with purposes/retention/access YAML.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Root log level.")
+    log_format: Literal["kv", "json"] = Field("kv", description="Log line format.")
+    ingest_batch_max: int = Field(1000, ge=1, description="Most records accepted in one ingest call.")
+    request_body_max_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
+    page_limit_max: int = Field(200, ge=1, description="Largest page size on list endpoints.")
+    sqlite_busy_timeout_ms: int = Field(30_000, ge=0, description="How long a SQLite writer waits for the lock.")
+
+    @field_validator("database_url", "compliance_database_url")
+    @classmethod
+    def _use_psycopg(cls, value: str | None) -> str | None:
+        return _normalise_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _fill_compliance_url(self) -> "Settings":
+        if self.compliance_database_url is None:
+            self.compliance_database_url = compliance_url_for(self.database_url)
+        if self.compliance_database_url == self.database_url:
+            raise ValueError(
+                "CDP_COMPLIANCE_DATABASE_URL must differ from CDP_DATABASE_URL: a copy of the data store "
+                "alone must never be decryptable after an erasure"
+            )
+        return self
+
+    @property
+    def compliance_url(self) -> str:
+        assert self.compliance_database_url is not None
+        return self.compliance_database_url
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,59 @@
+"""Is an identifier suppressed? Checked against every active suppression key version."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from cdp.crypto.envelope import vault
+from cdp.db import compliance_session
+from cdp.suppression.models import Suppression
+
+
+@dataclass(frozen=True)
+class SuppressionHit:
+    kind: str
+    match_mode: str
+    scope: str
+
+
+def find_suppressions(session: Session, identifiers: list[tuple[str, str]]) -> list[SuppressionHit]:
+    """`identifiers` are (kind, normalized value) pairs; returns the live suppressions that match them."""
+    v = vault(session)
+    wanted: dict[tuple[int, str, str], str] = {}
+    for kind, value in identifiers:
+        for version, digest in v.suppression_hmacs(kind, value).items():
+            wanted[(version, kind, digest)] = kind
+    if not wanted:
+        return []
+    rows = compliance_session(session).scalars(
+        select(Suppression).where(
+            tuple_(Suppression.key_version, Suppression.identifier_kind, Suppression.identifier_hmac).in_(list(wanted)),
+            Suppression.lifted_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    return [SuppressionHit(r.identifier_kind, r.match_mode, r.scope) for r in rows]
+
+
+def add_suppression(
+    session: Session, *, kind: str, value: str, reason: str, match_mode: str = "drop_record", scope: str = "all_processing"
+) -> Suppression:
+    v = vault(session)
+    version = v.keyring.suppression_version
+    digest = v.suppression_hmacs(kind, value)[version]
+    compliance = compliance_session(session)
+    existing = compliance.scalars(
+        select(Suppression).where(
+            Suppression.key_version == version,
+            Suppression.identifier_kind == kind,
+            Suppression.identifier_hmac == digest,
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    entry = Suppression(
+        key_version=version, identifier_kind=kind, identifier_hmac=digest, reason=reason, match_mode=match_mode, scope=scope
+    )
+    compliance.add(entry)
+    compliance.flush()
+    return entry

@@ -1,0 +1,3 @@
+from migrations.env import run
+
+run("data")
