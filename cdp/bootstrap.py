@@ -1,6 +1,5 @@
 """Wiring shared by the API and the CLI: settings -> keyring, policies and the two stores."""
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,9 +8,6 @@ from cdp.crypto.keyring import Keyring, load_keyring
 from cdp.db import Stores, open_stores
 from cdp.policies import Policies, load_policies
 from cdp.settings import Settings
-
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class Runtime:
@@ -32,8 +28,6 @@ def load_settings_keyring(settings: Settings) -> tuple[Keyring, Path | None]:
         blind_index_key=settings.blind_index_key.get_secret_value() if settings.blind_index_key else None,
         suppression_keys=settings.suppression_keys.get_secret_value() if settings.suppression_keys else None,
     )
-    if created:
-        log.warning("keys.key_file_created", extra={"path": str(settings.key_file.resolve()), "mode": "0600"})
     return keyring, settings.key_file.resolve() if created else None
 
 

@@ -1,5 +1,6 @@
 """create_app: the one FastAPI app. Nothing is built at import; tests pass their own settings and stores."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,4 +46,8 @@ def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory cdp.api.app:app_from_env`."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    created = app.state.runtime.created_key_file
+    if created is not None:
+        logging.getLogger(__name__).warning("keys.key_file_created", extra={"path": str(created), "mode": "0600"})
+    return app

@@ -235,6 +235,6 @@ def ingest_batch(
                 result.results.append(_ingest_valid(session, checked, index, actor, now))
     log.info(
         "ingest.batch_done",
-        extra={"source": source, "records": len(rows), **result.counts, "duration_ms": round((time.perf_counter() - started) * 1000)},
+        extra={"source": source, "records": len(rows), **{f"n_{k}": v for k, v in result.counts.items()}, "duration_ms": round((time.perf_counter() - started) * 1000)},
     )
     return result
