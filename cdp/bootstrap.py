@@ -9,6 +9,7 @@ from cdp.db import Stores, open_stores
 from cdp.policies import Policies, load_policies
 from cdp.settings import Settings
 
+
 @dataclass
 class Runtime:
     settings: Settings

@@ -98,7 +98,9 @@ class Stores:
             engine.dispose()
 
 
-def open_stores(data_url: str, compliance_url: str, *, info: Mapping[str, Any], busy_timeout_ms: int = 30_000) -> Stores:
+def open_stores(
+    data_url: str, compliance_url: str, *, info: Mapping[str, Any], busy_timeout_ms: int = 30_000
+) -> Stores:
     data_engine = make_engine(data_url, busy_timeout_ms=busy_timeout_ms)
     compliance_engine = make_engine(compliance_url, busy_timeout_ms=busy_timeout_ms)
     return Stores(

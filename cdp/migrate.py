@@ -67,7 +67,8 @@ def current_revision(conn: Connection, store: Store) -> str | None:
 
 
 def is_at_head(conn: Connection, store: Store) -> bool:
-    return current_revision(conn, store) == head_revision(store)
+    head: str | None = head_revision(store)
+    return current_revision(conn, store) == head
 
 
 def schema_drift(conn: Connection, store: Store) -> list[object]:
@@ -80,7 +81,8 @@ def schema_drift(conn: Connection, store: Store) -> list[object]:
         table = cdp.models.metadata.tables.get(name or "")
         if table is None:
             return not (name or "").startswith("alembic_version")
-        return (table.info.get(STORE_INFO_KEY, "data") == COMPLIANCE) == (store == COMPLIANCE)
+        table_store: str = table.info.get(STORE_INFO_KEY, "data")
+        return (table_store == COMPLIANCE) == (store == COMPLIANCE)
 
     ctx = MigrationContext.configure(
         conn, opts={"include_object": include, "compare_type": True, "version_table": version_table(store)}

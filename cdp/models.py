@@ -15,7 +15,20 @@ from cdp.suppression.models import Suppression
 metadata = SQLModel.metadata
 
 __all__ = [
-    "ApiKey", "Audience", "AudienceMembershipSnapshot", "AuditEntry", "ConnectorState", "ConsentEvent",
-    "ConsentState", "DataKey", "Event", "Identity", "PrivacyRequest", "Profile", "Quarantine", "SourceRecord",
-    "Suppression", "metadata",
+    "ApiKey",
+    "Audience",
+    "AudienceMembershipSnapshot",
+    "AuditEntry",
+    "ConnectorState",
+    "ConsentEvent",
+    "ConsentState",
+    "DataKey",
+    "Event",
+    "Identity",
+    "PrivacyRequest",
+    "Profile",
+    "Quarantine",
+    "SourceRecord",
+    "Suppression",
+    "metadata",
 ]

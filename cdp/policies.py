@@ -14,9 +14,20 @@ from cdp.errors import InvalidInput
 
 PERMISSIONS = frozenset(
     {
-        "ingest.write", "profiles.read", "profiles.read_consented", "profiles.search", "profiles.merge",
-        "purposes.read", "consents.read", "consents.write", "consents.proof", "audiences.manage",
-        "audit.read", "privacy.manage", "retention.manage", "connectors.manage",
+        "ingest.write",
+        "profiles.read",
+        "profiles.read_consented",
+        "profiles.search",
+        "profiles.merge",
+        "purposes.read",
+        "consents.read",
+        "consents.write",
+        "consents.proof",
+        "audiences.manage",
+        "audit.read",
+        "privacy.manage",
+        "retention.manage",
+        "connectors.manage",
     }
 )
 ROLES = ("connector", "marketing", "sales", "compliance", "admin")
@@ -70,7 +81,9 @@ class _Doc:
             self.data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            raise PolicyError(path, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+            raise PolicyError(
+                path, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+            ) from exc
         self.lines: dict[tuple[Any, ...], int] = {}
         if node is not None:
             self._index(node, ())

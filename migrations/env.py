@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
 import cdp.models
-from cdp.db import COMPLIANCE, STORE_INFO_KEY
+from cdp.db import STORE_INFO_KEY
 
 
 def _belongs_to(store: str):  # type: ignore[no-untyped-def]
@@ -40,7 +40,9 @@ def run(store: str) -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = engine_from_config(config.get_section(config.config_ini_section) or {}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section) or {}, prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
     with engine.connect() as conn:
         _configure(conn, store)
         with context.begin_transaction():

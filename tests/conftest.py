@@ -48,8 +48,12 @@ def _pg_admin(sql: str) -> None:
     assert PG_URL
     url = make_url(PG_URL)
     with psycopg.connect(
-        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
-        password=url.password, dbname=url.database or "postgres", autocommit=True,
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password,
+        dbname=url.database or "postgres",
+        autocommit=True,
     ) as conn:
         conn.execute(sql)  # type: ignore[arg-type]
 
@@ -229,10 +233,17 @@ class Committed:
     env: dict[str, str]
     workdir: Path
 
-    def cli(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "cdp", *args], env=self.env, cwd=self.workdir, capture_output=True,
-            text=True, input=input, timeout=timeout,
+            [sys.executable, "-m", "cdp", *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"cdp {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -22,7 +22,9 @@ Errors are RFC 9457 `application/problem+json`; `GET /problems` lists their type
 """
 
 
-def create_app(settings: Settings | None = None, *, stores: Stores | None = None, runtime: Runtime | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, stores: Stores | None = None, runtime: Runtime | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     owned = runtime is None
     runtime = runtime or open_runtime(settings, stores=stores)

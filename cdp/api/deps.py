@@ -71,8 +71,13 @@ def require(*permissions: str) -> Callable[..., Principal]:
         route = getattr(request.scope.get("route"), "path", "(unmatched)")
         with unit_of_work(runtime.stores) as session:
             append(
-                session, actor=principal.actor, action="access.denied", resource_type="route", resource_id=None,
-                outcome="denied", details={"route": route, "method": request.method},
+                session,
+                actor=principal.actor,
+                action="access.denied",
+                resource_type="route",
+                resource_id=None,
+                outcome="denied",
+                details={"route": route, "method": request.method},
             )
         allowed = sorted({r for p in permissions for r in access.roles_with(p)})
         raise PermissionDenied(

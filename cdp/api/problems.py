@@ -35,7 +35,14 @@ def request_id_of(request: Request) -> str:
 
 
 def problem_response(
-    request: Request, *, status: int, type_: str, title: str, detail: str, headers: dict[str, str] | None = None, **ext: Any
+    request: Request,
+    *,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **ext: Any,
 ) -> JSONResponse:
     body = {
         "type": type_,
@@ -56,11 +63,18 @@ async def _cdp_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="cdp"'
     if isinstance(exc, ProfileMerged):
         status = 308
-        headers["Location"] = str(request.url.path).replace(str(request.path_params.get("profile_id")), str(exc.survivor_id))
+        headers["Location"] = str(request.url.path).replace(
+            str(request.path_params.get("profile_id")), str(exc.survivor_id)
+        )
     if status >= 500:
         log.error("api.integrity_error", extra={"error": type(exc).__name__, "request_id": request_id_of(request)})
     return problem_response(
-        request, status=status, type_=f"/problems/{exc.slug}", title=exc.title, detail=exc.detail, headers=headers,
+        request,
+        status=status,
+        type_=f"/problems/{exc.slug}",
+        title=exc.title,
+        detail=exc.detail,
+        headers=headers,
         **dict(exc.extensions),
     )
 
@@ -72,8 +86,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for e in exc.errors()
     ]
     return problem_response(
-        request, status=422, type_="/problems/invalid-input", title="Invalid input",
-        detail="the request does not match the expected shape; see `errors`", errors=errs,
+        request,
+        status=422,
+        type_="/problems/invalid-input",
+        title="Invalid input",
+        detail="the request does not match the expected shape; see `errors`",
+        errors=errs,
     )
 
 
@@ -81,14 +99,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
     return problem_response(
-        request, status=exc.status_code, type_="about:blank", title=detail, detail=detail, headers=dict(exc.headers or {})
+        request,
+        status=exc.status_code,
+        type_="about:blank",
+        title=detail,
+        detail=detail,
+        headers=dict(exc.headers or {}),
     )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("api.unhandled", extra={"error": type(exc).__name__, "request_id": request_id_of(request)})
     return problem_response(
-        request, status=500, type_="/problems/internal", title="Internal error",
+        request,
+        status=500,
+        type_="/problems/internal",
+        title="Internal error",
         detail=f"an unexpected error occurred; quote request id {request_id_of(request)}",
     )
 

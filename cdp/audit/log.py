@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from cdp.audit.models import AuditEntry
 from cdp.db import utcnow
@@ -74,7 +75,9 @@ def append(
     _check_no_personal_data(details)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    head = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()  # type: ignore[attr-defined]
+    head = session.execute(
+        select(AuditEntry.seq, AuditEntry.hash).order_by(col(AuditEntry.seq).desc()).limit(1)
+    ).first()
     entry = AuditEntry(
         seq=(head[0] + 1) if head else 1,
         at=at or utcnow(),
@@ -104,7 +107,7 @@ class ChainReport:
 
 
 def _walk(session: Session) -> Iterator[AuditEntry]:
-    yield from session.scalars(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000))  # type: ignore[arg-type]
+    yield from session.scalars(select(AuditEntry).order_by(col(AuditEntry.seq)).execution_options(yield_per=1000))
 
 
 def verify_chain(session: Session, *, expected_head: str | None = None) -> ChainReport:
@@ -130,5 +133,5 @@ def verify_chain(session: Session, *, expected_head: str | None = None) -> Chain
 
 def list_entries(session: Session, *, after_seq: int, limit: int) -> list[AuditEntry]:
     return list(
-        session.scalars(select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(limit))  # type: ignore[arg-type]
+        session.scalars(select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(col(AuditEntry.seq)).limit(limit))
     )

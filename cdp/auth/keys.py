@@ -3,8 +3,8 @@
 import hashlib
 import secrets
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from cdp.auth.models import ApiKey
 from cdp.db import utcnow
@@ -40,7 +40,7 @@ def authenticate(session: Session, token: str) -> ApiKey:
 
 
 def list_keys(session: Session) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))  # type: ignore[arg-type]
+    return list(session.scalars(select(ApiKey).order_by(col(ApiKey.created_at))))
 
 
 def revoke_key(session: Session, key_id: str) -> ApiKey:

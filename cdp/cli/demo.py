@@ -31,7 +31,14 @@ def create_demo_keys() -> dict[str, str]:
     with session() as (rt, s):
         for role in ROLES:
             key, tokens[role] = create_key(s, name=f"demo-{role}", role=role, known_roles=set(rt.policies.access.roles))
-            append(s, actor=SYSTEM, action="api_key.created", resource_type="api_key", resource_id=key.id, details={"role": role})
+            append(
+                s,
+                actor=SYSTEM,
+                action="api_key.created",
+                resource_type="api_key",
+                resource_id=key.id,
+                details={"role": role},
+            )
     return tokens
 
 

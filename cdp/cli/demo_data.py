@@ -28,85 +28,167 @@ _CULTURES = {
         "Olivia Charlotte Amelia Sophie Emily Grace Hannah Chloe Megan Lauren / James Oliver Harry Thomas "
         "William George Daniel Samuel Matthew Edward / Thompson Robertson Harrington Whitaker Pemberton "
         "Fairclough Ashworth Blackwood Henderson Sutherland Llewellyn Whitfield Holloway Prescott "
-        "Rutherford Montgomery Abernathy"),
+        "Rutherford Montgomery Abernathy"
+    ),
     "irish": _names(
         "Aoife Siobhan Niamh Ciara Saoirse Orla / Cian Oisin Darragh Padraig Eoin Ronan / Gallagher "
-        "Kavanagh Donnelly Brennan Fitzpatrick McCarthy Doherty Flanagan Mulcahy Hennessy"),
+        "Kavanagh Donnelly Brennan Fitzpatrick McCarthy Doherty Flanagan Mulcahy Hennessy"
+    ),
     "german": _names(
         "Anna Lena Katharina Julia Marie Johanna Clara Franziska / Lukas Jonas Felix Maximilian Tobias "
         "Florian Matthias Sebastian / Schneider Schmidt Fischer Wagner Becker Hoffmann Zimmermann Krause "
-        "Müller Schröder Köhler Neumann Hartmann Lehmann Vogelsang Kessler Lindner Baumann"),
+        "Müller Schröder Köhler Neumann Hartmann Lehmann Vogelsang Kessler Lindner Baumann"
+    ),
     "french": _names(
         "Camille Chloé Léa Manon Inès Juliette Élodie Margaux Céline Amélie / Lucas Hugo Louis Théo Antoine "
         "Mathieu Julien Baptiste Nicolas Étienne / Dubois Lefebvre Moreau Laurent Girard Mercier Rousseau "
-        "Garnier Durand Gauthier Perrin Lefèvre Beaumont Marchand Giraud Bertrand"),
+        "Garnier Durand Gauthier Perrin Lefèvre Beaumont Marchand Giraud Bertrand"
+    ),
     "spanish": _names(
         "Lucía Carmen María Sofía Paula Elena Marta Irene Nerea / Javier Alejandro Pablo Diego Sergio "
         "Álvaro Adrián Carlos Jorge / García Fernández González Rodríguez Martínez Sánchez Romero Navarro "
-        "Delgado Castillo Herrera Jiménez Vázquez Iglesias Domínguez Guerrero"),
+        "Delgado Castillo Herrera Jiménez Vázquez Iglesias Domínguez Guerrero"
+    ),
     "polish": _names(
         "Agnieszka Katarzyna Małgorzata Zofia Joanna Magdalena Aleksandra Natalia Weronika / Piotr "
         "Krzysztof Tomasz Paweł Michał Jakub Marcin Łukasz Grzegorz Wojciech / Kowalski Wiśniewski Wójcik "
         "Kowalczyk Kamiński Lewandowski Zieliński Szymański Woźniak Dąbrowski Kozłowski Jankowski Krawczyk "
-        "Piotrowski Grabowski Pawlak Michalski"),
+        "Piotrowski Grabowski Pawlak Michalski"
+    ),
     "indian": _names(
         "Priya Ananya Divya Kavya Lakshmi Meera Nisha Pooja Shreya Aishwarya / Arjun Rahul Vikram Rohan "
         "Aditya Karthik Sanjay Vivek Arvind Siddharth / Sharma Agarwal Krishnan Iyengar Banerjee Chatterjee "
         "Mukherjee Venkatesan Raghunathan Subramanian Choudhury Deshpande Kulkarni Malhotra Kapoor "
-        "Srinivasan Natarajan"),
+        "Srinivasan Natarajan"
+    ),
     "chinese": _names(
         "Xiaoling Meiling Yuxin Jiayi Xinyi Wenjing Huiying / Zhiwei Yichen Haoran Jianguo Mingyu Junjie "
-        "Tianyu / Zhuang Ouyang Shangguan Huangfu Dongfang Gongsun Zhangsun Cheung Chiang"),
+        "Tianyu / Zhuang Ouyang Shangguan Huangfu Dongfang Gongsun Zhangsun Cheung Chiang"
+    ),
     "dutch": _names(
         "Sanne Femke Lotte Anouk Fleur Lieke Noor Marloes / Daan Bram Thijs Ruben Jeroen Maarten Pieter "
         "Joost / Jansen Bakker Visser Mulder de_Vries van_Dijk Hendriks Dekker Vermeulen van_den_Berg "
-        "Verhoeven Kuipers Willems Brouwer Dijkstra"),
+        "Verhoeven Kuipers Willems Brouwer Dijkstra"
+    ),
 }
 # code: (weight, main culture, calling code, "city=national phone format|...", "company|...").
 # UK, US/CA, DE and FR numbers come from ranges their regulators reserve for fiction; '#' is a digit.
 _COUNTRIES = {
-    "GB": (18, "english", "44", "London=020 7946 0###|Manchester=0161 496 0###|Leeds=0113 496 0###|"
-           "Bristol=0117 496 0###|Edinburgh=0131 496 0###",
-           "Harbourline Analytics Ltd|Kestrel & Finch Ltd|Thamesgate Retail Ltd"),
-    "US": (20, "english", "1", "San Francisco=(415) 555-01##|New York=212-555-01##|Chicago=312.555.01##|"
-           "Seattle=(206) 555-01##|Austin=512-555-01##|Boston=(617) 555-01##|Denver=303-555-01##|"
-           "Atlanta=(404) 555-01##", "Cobalt Peak Software Inc.|Redwood Ledger LLC|Prairie Signal Inc."),
-    "CA": (5, "english", "1", "Toronto=(416) 555-01##|Vancouver=604-555-01##|Montréal=514.555.01##",
-           "Maple Ridge Systems Inc.|Northern Loon Media Inc."),
-    "IE": (4, "irish", "353", "Dublin=01 ### ####|Cork=(021) 4## ####|Galway=091 5## ###|"
-           "Limerick=087 ### ####",
-           "Liffey Labs Ltd|Shannon Freight Ltd"),
-    "DE": (12, "german", "49", "Berlin=030 23125###|München=089 99998###|Hamburg=040 66969###|"
-           "Köln=0221 4710###|Frankfurt am Main=069 90009###",
-           "Nordlicht Datentechnik GmbH|Elbufer Logistik GmbH|Isar Maschinenbau GmbH"),
-    "FR": (10, "french", "33", "Paris=01 99 00 ## ##|Lyon=04 65 71 ## ##|Toulouse=05 36 49 ## ##|"
-           "Lille=03 53 01 ## ##|Nantes=02 61 91 ## ##",
-           "Lumière Conseil SAS|Atelier Garonne SARL|Rhône Numérique SA"),
-    "ES": (8, "spanish", "34", "Madrid=91# ### ###|Barcelona=93# ### ###|Valencia=96# ### ###|"
-           "Sevilla=6## ### ###",
-           "Soluciones Alhambra S.L.|Brisa Mediterránea S.A.|Tajo Digital S.L."),
-    "PL": (7, "polish", "48", "Warszawa=22 7## ## ##|Kraków=12 4## ## ##|Gdańsk=58 3## ## ##|"
-           "Wrocław=5## ### ###",
-           "Wisła Logistics Sp. z o.o.|Bursztyn Software S.A.|Tatry Data Sp. z o.o."),
-    "IN": (10, "indian", "91", "Bengaluru=080 4### ####|Mumbai=022 6### ####|Pune=020 2### ####|"
-           "Hyderabad=98### #####",
-           "Sarvam Infotech Pvt Ltd|Kaveri Fintech Pvt Ltd|Indus Cloudworks Pvt Ltd"),
-    "NL": (6, "dutch", "31", "Amsterdam=020 ### ####|Rotterdam=010 ### ####|Utrecht=030 ### ####|"
-           "Eindhoven=06 1#######", "Tulpveld Data B.V.|Grachten Commerce B.V."),
+    "GB": (
+        18,
+        "english",
+        "44",
+        "London=020 7946 0###|Manchester=0161 496 0###|Leeds=0113 496 0###|"
+        "Bristol=0117 496 0###|Edinburgh=0131 496 0###",
+        "Harbourline Analytics Ltd|Kestrel & Finch Ltd|Thamesgate Retail Ltd",
+    ),
+    "US": (
+        20,
+        "english",
+        "1",
+        "San Francisco=(415) 555-01##|New York=212-555-01##|Chicago=312.555.01##|"
+        "Seattle=(206) 555-01##|Austin=512-555-01##|Boston=(617) 555-01##|Denver=303-555-01##|"
+        "Atlanta=(404) 555-01##",
+        "Cobalt Peak Software Inc.|Redwood Ledger LLC|Prairie Signal Inc.",
+    ),
+    "CA": (
+        5,
+        "english",
+        "1",
+        "Toronto=(416) 555-01##|Vancouver=604-555-01##|Montréal=514.555.01##",
+        "Maple Ridge Systems Inc.|Northern Loon Media Inc.",
+    ),
+    "IE": (
+        4,
+        "irish",
+        "353",
+        "Dublin=01 ### ####|Cork=(021) 4## ####|Galway=091 5## ###|Limerick=087 ### ####",
+        "Liffey Labs Ltd|Shannon Freight Ltd",
+    ),
+    "DE": (
+        12,
+        "german",
+        "49",
+        "Berlin=030 23125###|München=089 99998###|Hamburg=040 66969###|"
+        "Köln=0221 4710###|Frankfurt am Main=069 90009###",
+        "Nordlicht Datentechnik GmbH|Elbufer Logistik GmbH|Isar Maschinenbau GmbH",
+    ),
+    "FR": (
+        10,
+        "french",
+        "33",
+        "Paris=01 99 00 ## ##|Lyon=04 65 71 ## ##|Toulouse=05 36 49 ## ##|Lille=03 53 01 ## ##|Nantes=02 61 91 ## ##",
+        "Lumière Conseil SAS|Atelier Garonne SARL|Rhône Numérique SA",
+    ),
+    "ES": (
+        8,
+        "spanish",
+        "34",
+        "Madrid=91# ### ###|Barcelona=93# ### ###|Valencia=96# ### ###|Sevilla=6## ### ###",
+        "Soluciones Alhambra S.L.|Brisa Mediterránea S.A.|Tajo Digital S.L.",
+    ),
+    "PL": (
+        7,
+        "polish",
+        "48",
+        "Warszawa=22 7## ## ##|Kraków=12 4## ## ##|Gdańsk=58 3## ## ##|Wrocław=5## ### ###",
+        "Wisła Logistics Sp. z o.o.|Bursztyn Software S.A.|Tatry Data Sp. z o.o.",
+    ),
+    "IN": (
+        10,
+        "indian",
+        "91",
+        "Bengaluru=080 4### ####|Mumbai=022 6### ####|Pune=020 2### ####|Hyderabad=98### #####",
+        "Sarvam Infotech Pvt Ltd|Kaveri Fintech Pvt Ltd|Indus Cloudworks Pvt Ltd",
+    ),
+    "NL": (
+        6,
+        "dutch",
+        "31",
+        "Amsterdam=020 ### ####|Rotterdam=010 ### ####|Utrecht=030 ### ####|Eindhoven=06 1#######",
+        "Tulpveld Data B.V.|Grachten Commerce B.V.",
+    ),
 }
-_LEGAL_SUFFIXES = (" Pvt Ltd", " Ltd", " Inc.", " LLC", " GmbH", " SAS", " SARL", " SA", " S.L.", " S.A.",
-                   " Sp. z o.o.", " B.V.")
-_TITLES = ("Head of Marketing", "CRM Manager", "Data Engineer", "VP Sales", "Marketing Operations Lead",
-           "Chief Technology Officer", "Account Executive", "Procurement Manager", "Growth Analyst",
-           "Customer Success Manager", "Founder & CEO", "Product Manager", "Data Protection Officer")
+_LEGAL_SUFFIXES = (
+    " Pvt Ltd",
+    " Ltd",
+    " Inc.",
+    " LLC",
+    " GmbH",
+    " SAS",
+    " SARL",
+    " SA",
+    " S.L.",
+    " S.A.",
+    " Sp. z o.o.",
+    " B.V.",
+)
+_TITLES = (
+    "Head of Marketing",
+    "CRM Manager",
+    "Data Engineer",
+    "VP Sales",
+    "Marketing Operations Lead",
+    "Chief Technology Officer",
+    "Account Executive",
+    "Procurement Manager",
+    "Growth Analyst",
+    "Customer Success Manager",
+    "Founder & CEO",
+    "Product Manager",
+    "Data Protection Officer",
+)
 _STAGES = ("lead", "marketing_qualified", "sales_qualified", "opportunity", "customer", "churned")
 _LEAD_SOURCES = ("Organic search", "Trade show", "Referral", "Paid social", "Outbound", "Partner", "Webinar")
-_FORMS = (("contact-sales", "/contact-sales"), ("newsletter-signup", "/newsletter"),
-          ("whitepaper-download", "/resources/whitepapers/first-party-data"), ("demo-request", "/demo"),
-          ("webinar-registration", "/events/webinar-consent-by-design"))
+_FORMS = (
+    ("contact-sales", "/contact-sales"),
+    ("newsletter-signup", "/newsletter"),
+    ("whitepaper-download", "/resources/whitepapers/first-party-data"),
+    ("demo-request", "/demo"),
+    ("webinar-registration", "/events/webinar-consent-by-design"),
+)
 _USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 "
-    "Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/18.1 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.7; rv:132.0) Gecko/20100101 Firefox/132.0",
@@ -213,33 +295,66 @@ class _Builder:
         modified = created + dt.timedelta(seconds=rng.randint(0, int((self.now - created).total_seconds())))
         consents = []
         if rng.random() < 0.35 or email is None:
-            consents.append({"purpose": "sales_outreach", "status": "granted", "occurred_at": _iso(created),
-                             "channel": "any" if email else "phone", "lawful_basis": "legitimate_interest",
-                             "method": "crm", "jurisdiction": p.country})
-        return {"source": "crm", "external_id": f"crm-{self.crm_next:06d}", "observed_at": _iso(modified),
-                "email": email, "phone": p.phone(rng) if email is None or rng.random() < 0.85 else None,
-                "first_name": p.first, "last_name": p.last, "company": p.company, "job_title": p.job_title,
-                "country": p.country, "city": p.city,
-                "lifecycle_stage": rng.choices(_STAGES, weights=(30, 20, 15, 10, 20, 5))[0],
-                "attributes": {"hubspot_owner_id": str(rng.choice((48213, 51877, 60342, 73105))),
-                               "lead_source": rng.choice(_LEAD_SOURCES)},
-                "consents": consents, "events": []}
+            consents.append(
+                {
+                    "purpose": "sales_outreach",
+                    "status": "granted",
+                    "occurred_at": _iso(created),
+                    "channel": "any" if email else "phone",
+                    "lawful_basis": "legitimate_interest",
+                    "method": "crm",
+                    "jurisdiction": p.country,
+                }
+            )
+        return {
+            "source": "crm",
+            "external_id": f"crm-{self.crm_next:06d}",
+            "observed_at": _iso(modified),
+            "email": email,
+            "phone": p.phone(rng) if email is None or rng.random() < 0.85 else None,
+            "first_name": p.first,
+            "last_name": p.last,
+            "company": p.company,
+            "job_title": p.job_title,
+            "country": p.country,
+            "city": p.city,
+            "lifecycle_stage": rng.choices(_STAGES, weights=(30, 20, 15, 10, 20, 5))[0],
+            "attributes": {
+                "hubspot_owner_id": str(rng.choice((48213, 51877, 60342, 73105))),
+                "lead_source": rng.choice(_LEAD_SOURCES),
+            },
+            "consents": consents,
+            "events": [],
+        }
 
     def email_tool(self, p: _Person, email: str) -> dict[str, object]:
         rng = self.rng
         member = hashlib.md5(email.strip().lower().encode()).hexdigest()
         joined = _ago(rng, self.now, 20, 715)
-        consents = [{"purpose": "email_marketing", "status": "granted", "occurred_at": _iso(joined),
-                     "method": "email_tool", "jurisdiction": p.country}]
-        received = [c for c in self.campaigns if c[1] > joined][-rng.randint(3, 10):]
+        consents = [
+            {
+                "purpose": "email_marketing",
+                "status": "granted",
+                "occurred_at": _iso(joined),
+                "method": "email_tool",
+                "jurisdiction": p.country,
+            }
+        ]
+        received = [c for c in self.campaigns if c[1] > joined][-rng.randint(3, 10) :]
         leaves_at = rng.randrange(len(received)) if received and rng.random() < 0.15 else -1
         events: list[dict[str, object]] = []
         moments = [joined]
 
         def event(kind: str, at: dt.datetime, cid: str, name: str, **extra: str) -> None:
             key = hashlib.sha1(f"{self.seed}/{cid}/{member}/{kind}".encode()).hexdigest()[:24]
-            events.append({"type": kind, "occurred_at": _iso(at), "external_id": key,
-                           "properties": {"campaign_id": cid, "campaign": name, **extra}})
+            events.append(
+                {
+                    "type": kind,
+                    "occurred_at": _iso(at),
+                    "external_id": key,
+                    "properties": {"campaign_id": cid, "campaign": name, **extra},
+                }
+            )
             moments.append(at)
 
         for i, (cid, sent, name) in enumerate(received):
@@ -254,18 +369,37 @@ class _Builder:
             if i == leaves_at:
                 at += dt.timedelta(seconds=rng.randint(20, 300))
                 event("email_unsubscribed", at, cid, name)
-                consents.append({"purpose": "email_marketing", "status": "withdrawn", "occurred_at": _iso(at),
-                                 "method": "email_tool", "jurisdiction": p.country})
+                consents.append(
+                    {
+                        "purpose": "email_marketing",
+                        "status": "withdrawn",
+                        "occurred_at": _iso(at),
+                        "method": "email_tool",
+                        "jurisdiction": p.country,
+                    }
+                )
                 break
         named = rng.random() < 0.8
-        return {"source": "email_tool", "external_id": member, "observed_at": self._observed(moments, 86400),
-                "email": email, "phone": None, "first_name": p.first if named else None,
-                "last_name": p.last if named else None, "company": None, "job_title": None,
-                "country": p.country if rng.random() < 0.5 else None, "city": None,
-                "lifecycle_stage": "subscriber",
-                "attributes": {"list_id": hashlib.md5(f"{self.seed}/list".encode()).hexdigest()[:10],
-                               "member_rating": rng.randint(1, 5)},
-                "consents": consents, "events": events}
+        return {
+            "source": "email_tool",
+            "external_id": member,
+            "observed_at": self._observed(moments, 86400),
+            "email": email,
+            "phone": None,
+            "first_name": p.first if named else None,
+            "last_name": p.last if named else None,
+            "company": None,
+            "job_title": None,
+            "country": p.country if rng.random() < 0.5 else None,
+            "city": None,
+            "lifecycle_stage": "subscriber",
+            "attributes": {
+                "list_id": hashlib.md5(f"{self.seed}/list".encode()).hexdigest()[:10],
+                "member_rating": rng.randint(1, 5),
+            },
+            "consents": consents,
+            "events": events,
+        }
 
     def webform(self, p: _Person, email: str | None) -> dict[str, object]:
         rng = self.rng
@@ -274,8 +408,14 @@ class _Builder:
         form, path = rng.choice(_FORMS)
         utm = rng.choice(("", "?utm_source=linkedin&utm_medium=social", "?utm_source=google&utm_medium=cpc"))
         page_url = f"https://www.example.com{path}{utm}"
-        ip = rng.choice((f"192.0.2.{rng.randint(1, 254)}", f"198.51.100.{rng.randint(1, 254)}",
-                         f"203.0.113.{rng.randint(1, 254)}", f"2001:db8::{rng.randint(1, 0xFFFF):x}"))
+        ip = rng.choice(
+            (
+                f"192.0.2.{rng.randint(1, 254)}",
+                f"198.51.100.{rng.randint(1, 254)}",
+                f"203.0.113.{rng.randint(1, 254)}",
+                f"2001:db8::{rng.randint(1, 0xFFFF):x}",
+            )
+        )
         proof = {"ip": ip, "user_agent": rng.choice(_USER_AGENTS), "page_url": page_url}
         phone = p.phone(rng) if email is None or rng.random() < 0.4 else None
         if email is None:
@@ -287,22 +427,46 @@ class _Builder:
         if rng.random() < 0.6:
             ticked.append(("analytics", rng.choice(("granted", "granted", "denied")), "any"))
         notice = f"{at.year}-{'01' if at.month < 7 else '07'}"
-        consents = [{"purpose": purpose, "status": status, "occurred_at": _iso(at), "channel": channel,
-                     "method": "web_form", "notice_id": "privacy-notice", "notice_version": notice,
-                     "jurisdiction": p.country, "proof": proof} for purpose, status, channel in ticked]
+        consents = [
+            {
+                "purpose": purpose,
+                "status": status,
+                "occurred_at": _iso(at),
+                "channel": channel,
+                "method": "web_form",
+                "notice_id": "privacy-notice",
+                "notice_version": notice,
+                "jurisdiction": p.country,
+                "proof": proof,
+            }
+            for purpose, status, channel in ticked
+        ]
         sloppy = rng.random() < 0.1
         company = _short_company(p.company) if rng.random() < 0.5 else p.company
-        return {"source": "webform", "external_id": submission, "observed_at": self._observed([at], 90),
-                "email": email, "phone": phone, "first_name": p.first.lower() if sloppy else p.first,
-                "last_name": p.last.lower() if sloppy else p.last,
-                "company": company if rng.random() < 0.6 else None,
-                "job_title": p.job_title if rng.random() < 0.35 else None, "country": p.country,
-                "city": p.city if rng.random() < 0.3 else None,
-                "lifecycle_stage": "subscriber" if form == "newsletter-signup" else "lead",
-                "attributes": {"form_id": form},
-                "consents": consents,
-                "events": [{"type": "form_submitted", "occurred_at": _iso(at), "external_id": submission,
-                            "properties": {"form_id": form, "page_url": page_url}}]}
+        return {
+            "source": "webform",
+            "external_id": submission,
+            "observed_at": self._observed([at], 90),
+            "email": email,
+            "phone": phone,
+            "first_name": p.first.lower() if sloppy else p.first,
+            "last_name": p.last.lower() if sloppy else p.last,
+            "company": company if rng.random() < 0.6 else None,
+            "job_title": p.job_title if rng.random() < 0.35 else None,
+            "country": p.country,
+            "city": p.city if rng.random() < 0.3 else None,
+            "lifecycle_stage": "subscriber" if form == "newsletter-signup" else "lead",
+            "attributes": {"form_id": form},
+            "consents": consents,
+            "events": [
+                {
+                    "type": "form_submitted",
+                    "occurred_at": _iso(at),
+                    "external_id": submission,
+                    "properties": {"form_id": form, "page_url": page_url},
+                }
+            ],
+        }
 
 
 def generate_demo_records(

@@ -18,7 +18,14 @@ def create(
 
     with session() as (rt, s):
         key, token = create_key(s, name=name, role=role, known_roles=set(rt.policies.access.roles))
-        append(s, actor=SYSTEM, action="api_key.created", resource_type="api_key", resource_id=key.id, details={"role": role})
+        append(
+            s,
+            actor=SYSTEM,
+            action="api_key.created",
+            resource_type="api_key",
+            resource_id=key.id,
+            details={"role": role},
+        )
     typer.echo(f"{key.id}\t{key.role}\t{token}")
     typer.echo("store the token now: it is not shown again", err=True)
 
@@ -85,8 +92,14 @@ def rotate(
             from cdp.db import compliance_session
 
             in_use = master_keys_in_use(compliance_session(data))
-            append(data, actor=SYSTEM, action="keys.rotated", resource_type="keyring",
-                   resource_id=rt.keyring.active_master_id, details={"rewrapped": total})
+            append(
+                data,
+                actor=SYSTEM,
+                action="keys.rotated",
+                resource_type="keyring",
+                resource_id=rt.keyring.active_master_id,
+                details={"rewrapped": total},
+            )
     typer.echo(f"rewrapped {total} data keys under {rt.keyring.active_master_id}")
     if retire and not from_env:
         retired = kr.retire_master_keys(s.key_file, keep=in_use | {rt.keyring.active_master_id})

@@ -11,7 +11,12 @@ def run_server(host: str, port: int) -> None:
     s = settings()
     typer.echo(f"cdp API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)", err=True)
     uvicorn.run(
-        "cdp.api.app:app_from_env", factory=True, host=host, port=port, access_log=False, log_level=s.log_level.lower(),
+        "cdp.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level=s.log_level.lower(),
     )
 
 

@@ -4,8 +4,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.crypto.envelope import vault
@@ -68,7 +68,7 @@ def _apply(session: Session, event: ConsentEvent) -> None:
     state = session.scalars(
         select(ConsentState).where(
             ConsentState.profile_id == event.profile_id,
-            ConsentState.identity_id.is_not_distinct_from(event.identity_id),  # type: ignore[union-attr]
+            col(ConsentState.identity_id).is_not_distinct_from(event.identity_id),
             ConsentState.purpose == event.purpose,
         )
     ).first()

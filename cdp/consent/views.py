@@ -4,10 +4,11 @@ The marketing view holds only contact points with a currently granted consent, a
 beyond those contact points (data minimisation, GDPR Art. 5(1)(c)).
 """
 
+import datetime as dt
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from cdp.consent.ledger import states_of
 from cdp.db import utcnow
@@ -16,14 +17,20 @@ from cdp.profiles.models import Identity, Profile
 from cdp.profiles.schemas import ConsentStateRead, IdentityRead, ProfileRead
 
 
-def _is_valid(status: str, expires_at: object) -> bool:
-    return status == "granted" and (expires_at is None or expires_at > utcnow())  # type: ignore[operator]
+def _is_valid(status: str, expires_at: dt.datetime | None) -> bool:
+    return status == "granted" and (expires_at is None or expires_at > utcnow())
 
 
 def profile_view(session: Session, profile: Profile, *, consented_only: bool = False) -> ProfileRead:
     states = states_of(session, profile.id)
     consents = [
-        ConsentStateRead(purpose=s.purpose, identity_id=s.identity_id, status=s.status, occurred_at=s.occurred_at, expires_at=s.expires_at)
+        ConsentStateRead(
+            purpose=s.purpose,
+            identity_id=s.identity_id,
+            status=s.status,
+            occurred_at=s.occurred_at,
+            expires_at=s.expires_at,
+        )
         for s in states
     ]
     identities = store.identities_of(session, profile.id)
@@ -42,8 +49,13 @@ def profile_view(session: Session, profile: Profile, *, consented_only: bool = F
         field_provenance={} if consented_only else profile.field_provenance,
         identities=[
             IdentityRead(
-                id=i.id, kind=i.kind, value=store.identity_value(session, i), source=i.source, trust=i.trust,
-                first_seen=i.first_seen, last_seen=i.last_seen,
+                id=i.id,
+                kind=i.kind,
+                value=store.identity_value(session, i),
+                source=i.source,
+                trust=i.trust,
+                first_seen=i.first_seen,
+                last_seen=i.last_seen,
             )
             for i in identities
         ],
@@ -58,8 +70,8 @@ def profile_view(session: Session, profile: Profile, *, consented_only: bool = F
 def search_profile_ids(session: Session, *, kind: str, blind_index: str, limit: int) -> list[uuid.UUID]:
     rows = session.scalars(
         select(Identity.profile_id)
-        .join(Profile, Profile.id == Identity.profile_id)  # type: ignore[arg-type]
-        .where(Identity.kind == kind, Identity.blind_index == blind_index, Profile.merged_into.is_(None))  # type: ignore[union-attr]
+        .join(Profile, col(Profile.id) == col(Identity.profile_id))
+        .where(Identity.kind == kind, Identity.blind_index == blind_index, col(Profile.merged_into).is_(None))
         .distinct()
         .limit(limit)
     )

@@ -14,8 +14,9 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from cdp.crypto.keyring import KEY_BYTES, Keyring
 from cdp.crypto.models import DataKey
@@ -99,7 +100,7 @@ class Vault:
         missing = [s for s in subject_ids if s not in self._keys]
         if not missing:
             return
-        for row in self.compliance.scalars(select(DataKey).where(DataKey.subject_id.in_(missing))):  # type: ignore[attr-defined]
+        for row in self.compliance.scalars(select(DataKey).where(col(DataKey.subject_id).in_(missing))):
             self._keys[row.subject_id] = unwrap_key(self.keyring, row)
 
     def has_key(self, subject_id: uuid.UUID) -> bool:
@@ -107,7 +108,7 @@ class Vault:
 
     def destroy_key(self, subject_id: uuid.UUID) -> bool:
         self._keys.pop(subject_id, None)
-        result = self.compliance.execute(delete(DataKey).where(DataKey.subject_id == subject_id))  # type: ignore[arg-type]
+        result = self.compliance.execute(delete(DataKey).where(col(DataKey.subject_id) == subject_id))
         return bool(getattr(result, "rowcount", 0))
 
     def encrypt(self, subject_id: uuid.UUID, plaintext: bytes, *, context: str) -> bytes:
@@ -155,7 +156,7 @@ def vault(session: Session) -> Vault:
 def rewrap_batch(compliance: Session, keyring: Keyring, *, limit: int = 500) -> int:
     """Rewrap up to `limit` data keys that are not under the active master key; returns how many."""
     rows = compliance.scalars(
-        select(DataKey).where(DataKey.master_key_id != keyring.active_master_id).limit(limit)  # type: ignore[arg-type]
+        select(DataKey).where(DataKey.master_key_id != keyring.active_master_id).limit(limit)
     ).all()
     now = utcnow()
     for row in rows:

@@ -69,9 +69,7 @@ def _pairs(text: str, what: str) -> list[tuple[str, bytes]]:
 
 def keyring_from_env(master_keys: str, blind_index_key: str | None, suppression_keys: str | None) -> Keyring:
     if not blind_index_key or not suppression_keys:
-        raise Unavailable(
-            "CDP_MASTER_KEYS is set, so CDP_BLIND_INDEX_KEY and CDP_SUPPRESSION_KEYS must be set too"
-        )
+        raise Unavailable("CDP_MASTER_KEYS is set, so CDP_BLIND_INDEX_KEY and CDP_SUPPRESSION_KEYS must be set too")
     masters = _pairs(master_keys, "CDP_MASTER_KEYS")
     try:
         suppression = {int(v): k for v, k in _pairs(suppression_keys, "CDP_SUPPRESSION_KEYS")}
@@ -146,7 +144,11 @@ def add_master_key(path: Path) -> str:
     master_id = new_master_key_id()
     masters = list(doc.get("master_keys", []))  # type: ignore[call-overload]
     masters.append(
-        {"id": master_id, "key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": dt.datetime.now(dt.UTC).isoformat()}
+        {
+            "id": master_id,
+            "key": _b64(secrets.token_bytes(KEY_BYTES)),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
     )
     doc["master_keys"] = masters
     doc["active_master_key"] = master_id

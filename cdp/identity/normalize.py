@@ -9,9 +9,32 @@ import phonenumbers
 
 ROLE_LOCAL_PARTS = frozenset(
     {
-        "info", "sales", "support", "admin", "contact", "hello", "office", "team", "marketing", "billing",
-        "accounts", "enquiries", "inquiries", "help", "noreply", "no-reply", "postmaster", "webmaster", "hr",
-        "jobs", "careers", "press", "media", "service", "reception", "mail",
+        "info",
+        "sales",
+        "support",
+        "admin",
+        "contact",
+        "hello",
+        "office",
+        "team",
+        "marketing",
+        "billing",
+        "accounts",
+        "enquiries",
+        "inquiries",
+        "help",
+        "noreply",
+        "no-reply",
+        "postmaster",
+        "webmaster",
+        "hr",
+        "jobs",
+        "careers",
+        "press",
+        "media",
+        "service",
+        "reception",
+        "mail",
     }
 )
 

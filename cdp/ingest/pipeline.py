@@ -61,9 +61,7 @@ def _checksum(session: Session, record: ContactRecord) -> str:
     return vault(session).blind_index(f"checksum:{record.source}", canonical)
 
 
-def _update_golden(
-    golden: dict[str, Any], provenance: dict[str, Any], row: ValidRow
-) -> bool:
+def _update_golden(golden: dict[str, Any], provenance: dict[str, Any], row: ValidRow) -> bool:
     """Most recent observation wins per field; provenance says which source and when."""
     record, changed = row.record, False
     observed = record.observed_at.isoformat()
@@ -112,13 +110,23 @@ def _store_identities(session: Session, profile: Profile, row: ValidRow) -> dict
     record, seen = row.record, row.record.observed_at
     out: dict[str, Identity] = {}
     out["external"] = store.upsert_identity(
-        session, profile, kind=store.external_kind(record.source), normalized=record.external_id,
-        source=record.source, trust="high", seen_at=seen,
+        session,
+        profile,
+        kind=store.external_kind(record.source),
+        normalized=record.external_id,
+        source=record.source,
+        trust="high",
+        seen_at=seen,
     )
     if row.email:
         out[EMAIL] = store.upsert_identity(
-            session, profile, kind=EMAIL, normalized=row.email, source=record.source,
-            trust="low" if is_role_email(row.email) else "high", seen_at=seen,
+            session,
+            profile,
+            kind=EMAIL,
+            normalized=row.email,
+            source=record.source,
+            trust="low" if is_role_email(row.email) else "high",
+            seen_at=seen,
         )
     if row.phone:
         out[PHONE] = store.upsert_identity(
@@ -131,8 +139,13 @@ def _store_history(session: Session, profile: Profile, row: ValidRow, identities
     record = row.record
     for event in record.events:
         store.add_event(
-            session, profile, type=event.type, occurred_at=event.occurred_at, source=record.source,
-            dedup_id=event.external_id or json.dumps([event.type, event.occurred_at.isoformat(), event.properties], sort_keys=True),
+            session,
+            profile,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            source=record.source,
+            dedup_id=event.external_id
+            or json.dumps([event.type, event.occurred_at.isoformat(), event.properties], sort_keys=True),
             properties=event.properties,
         )
     for consent in record.consents:
@@ -153,7 +166,9 @@ def _store_history(session: Session, profile: Profile, row: ValidRow, identities
             jurisdiction=consent.jurisdiction,
             proof=consent.proof.model_dump(exclude_none=True) if consent.proof else None,
             dedup_id=consent.external_id
-            or json.dumps([identity.blind_index if identity else None, consent.model_dump(mode="json")], sort_keys=True),
+            or json.dumps(
+                [identity.blind_index if identity else None, consent.model_dump(mode="json")], sort_keys=True
+            ),
         )
 
 
@@ -201,18 +216,33 @@ def _ingest_valid(session: Session, row: ValidRow, index: int, actor: Actor, now
 
     identities = _store_identities(session, profile, row)
     store.save_source_record(
-        session, existing, profile=profile, source=record.source, external_id=record.external_id,
-        payload=record.model_dump(mode="json"), checksum=checksum, source_updated_at=record.observed_at,
+        session,
+        existing,
+        profile=profile,
+        source=record.source,
+        external_id=record.external_id,
+        payload=record.model_dump(mode="json"),
+        checksum=checksum,
+        source_updated_at=record.observed_at,
     )
     store.add_event(
-        session, profile, type="source_record_updated" if existing else "source_record_created",
-        occurred_at=record.observed_at, source=record.source, dedup_id=None, properties={"source": record.source},
+        session,
+        profile,
+        type="source_record_updated" if existing else "source_record_created",
+        occurred_at=record.observed_at,
+        source=record.source,
+        dedup_id=None,
+        properties={"source": record.source},
     )
     _store_history(session, profile, row, identities)
     session.flush()
     append(
-        session, actor=actor, action=f"profile.{'created' if outcome == 'created' else 'updated'}",
-        resource_type="profile", resource_id=profile.id, details={"source": record.source, "outcome": outcome},
+        session,
+        actor=actor,
+        action=f"profile.{'created' if outcome == 'created' else 'updated'}",
+        resource_type="profile",
+        resource_id=profile.id,
+        details={"source": record.source, "outcome": outcome},
     )
     return RecordResult(index, outcome, profile_id=profile.id)
 
@@ -228,13 +258,24 @@ def ingest_batch(
         with session.begin_nested():
             if isinstance(checked, list):
                 entry = quarantine_row(session, source=source, row=row, reasons=checked)
-                append(session, actor=actor, action="quarantine.created", resource_type="quarantine", resource_id=entry.id,
-                       details={"source": source, "reasons": [r["type"] for r in checked]})
+                append(
+                    session,
+                    actor=actor,
+                    action="quarantine.created",
+                    resource_type="quarantine",
+                    resource_id=entry.id,
+                    details={"source": source, "reasons": [r["type"] for r in checked]},
+                )
                 result.results.append(RecordResult(index, "quarantined", quarantine_id=entry.id, reasons=checked))
             else:
                 result.results.append(_ingest_valid(session, checked, index, actor, now))
     log.info(
         "ingest.batch_done",
-        extra={"source": source, "records": len(rows), **{f"n_{k}": v for k, v in result.counts.items()}, "duration_ms": round((time.perf_counter() - started) * 1000)},
+        extra={
+            "source": source,
+            "records": len(rows),
+            **{f"n_{k}": v for k, v in result.counts.items()},
+            "duration_ms": round((time.perf_counter() - started) * 1000),
+        },
     )
     return result

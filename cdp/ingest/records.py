@@ -54,7 +54,9 @@ class EventInput(BaseModel):
 
     type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{0,63}$")]
     occurred_at: AwareDatetime
-    external_id: str | None = Field(None, max_length=256, description="The source's event id; makes re-delivery a no-op.")
+    external_id: str | None = Field(
+        None, max_length=256, description="The source's event id; makes re-delivery a no-op."
+    )
     properties: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -52,9 +52,21 @@ def validate_row(source: str, row: object) -> ValidRow | list[Reason]:
             reasons.append({"field": "phone", "type": "invalid_phone", "message": str(exc)})
     for i, consent in enumerate(record.consents):
         if consent.channel == "email" and not record.email:
-            reasons.append({"field": f"consents.{i}.channel", "type": "no_contact_point", "message": "email consent without an email"})
+            reasons.append(
+                {
+                    "field": f"consents.{i}.channel",
+                    "type": "no_contact_point",
+                    "message": "email consent without an email",
+                }
+            )
         if consent.channel == "phone" and not record.phone:
-            reasons.append({"field": f"consents.{i}.channel", "type": "no_contact_point", "message": "phone consent without a phone"})
+            reasons.append(
+                {
+                    "field": f"consents.{i}.channel",
+                    "type": "no_contact_point",
+                    "message": "phone consent without a phone",
+                }
+            )
     if reasons:
         return reasons
     return ValidRow(record=record, email=email, phone=phone)

@@ -4,8 +4,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from cdp.crypto.envelope import vault
 from cdp.db import utcnow
@@ -24,7 +24,12 @@ def external_kind(source: str) -> str:
 
 
 def create_profile(
-    session: Session, *, golden: dict[str, Any], provenance: dict[str, Any], lifecycle_stage: str | None, at: dt.datetime
+    session: Session,
+    *,
+    golden: dict[str, Any],
+    provenance: dict[str, Any],
+    lifecycle_stage: str | None,
+    at: dt.datetime,
 ) -> Profile:
     profile_id = uuid.uuid4()
     v = vault(session)
@@ -75,8 +80,8 @@ def get_profile_or_raise(session: Session, profile_id: uuid.UUID) -> Profile:
 def find_profile_ids_by_identity(session: Session, kind: str, blind_index: str) -> list[uuid.UUID]:
     rows = session.scalars(
         select(Identity.profile_id)
-        .join(Profile, Profile.id == Identity.profile_id)  # type: ignore[arg-type]
-        .where(Identity.kind == kind, Identity.blind_index == blind_index, Profile.merged_into.is_(None))  # type: ignore[union-attr]
+        .join(Profile, col(Profile.id) == col(Identity.profile_id))
+        .where(Identity.kind == kind, Identity.blind_index == blind_index, col(Profile.merged_into).is_(None))
         .distinct()
     )
     return list(rows)
@@ -117,7 +122,9 @@ def upsert_identity(
 
 
 def identities_of(session: Session, profile_id: uuid.UUID) -> list[Identity]:
-    return list(session.scalars(select(Identity).where(Identity.profile_id == profile_id).order_by(Identity.first_seen)))  # type: ignore[arg-type]
+    return list(
+        session.scalars(select(Identity).where(Identity.profile_id == profile_id).order_by(col(Identity.first_seen)))
+    )
 
 
 def identity_value(session: Session, identity: Identity) -> str:
@@ -161,7 +168,9 @@ def save_source_record(
 
 def source_records_of(session: Session, profile_id: uuid.UUID) -> list[SourceRecord]:
     return list(
-        session.scalars(select(SourceRecord).where(SourceRecord.profile_id == profile_id).order_by(SourceRecord.received_at))  # type: ignore[arg-type]
+        session.scalars(
+            select(SourceRecord).where(SourceRecord.profile_id == profile_id).order_by(col(SourceRecord.received_at))
+        )
     )
 
 

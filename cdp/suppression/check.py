@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import tuple_
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from cdp.crypto.envelope import vault
 from cdp.db import compliance_session
@@ -29,14 +30,20 @@ def find_suppressions(session: Session, identifiers: list[tuple[str, str]]) -> l
     rows = compliance_session(session).scalars(
         select(Suppression).where(
             tuple_(Suppression.key_version, Suppression.identifier_kind, Suppression.identifier_hmac).in_(list(wanted)),
-            Suppression.lifted_at.is_(None),  # type: ignore[union-attr]
+            col(Suppression.lifted_at).is_(None),
         )
     )
     return [SuppressionHit(r.identifier_kind, r.match_mode, r.scope) for r in rows]
 
 
 def add_suppression(
-    session: Session, *, kind: str, value: str, reason: str, match_mode: str = "drop_record", scope: str = "all_processing"
+    session: Session,
+    *,
+    kind: str,
+    value: str,
+    reason: str,
+    match_mode: str = "drop_record",
+    scope: str = "all_processing",
 ) -> Suppression:
     v = vault(session)
     version = v.keyring.suppression_version
@@ -52,7 +59,12 @@ def add_suppression(
     if existing is not None:
         return existing
     entry = Suppression(
-        key_version=version, identifier_kind=kind, identifier_hmac=digest, reason=reason, match_mode=match_mode, scope=scope
+        key_version=version,
+        identifier_kind=kind,
+        identifier_hmac=digest,
+        reason=reason,
+        match_mode=match_mode,
+        scope=scope,
     )
     compliance.add(entry)
     compliance.flush()

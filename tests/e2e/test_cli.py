@@ -52,7 +52,9 @@ def test_unknown_role_is_a_one_line_error(committed):
     committed.cli("keys", "list")
     proc = committed.cli("keys", "create", "--role", "boss", "--name", "x", check=False)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == ["error: unknown role 'boss'; roles are admin, compliance, connector, marketing, sales"]
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown role 'boss'; roles are admin, compliance, connector, marketing, sales"
+    ]
 
 
 def test_revoking_an_unknown_key_is_a_one_line_error(committed):

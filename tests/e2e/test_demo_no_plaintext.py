@@ -41,8 +41,18 @@ def _store_bytes(committed) -> bytes:
     for url in (committed.pair.data_url, committed.pair.compliance_url):
         u = make_url(url)
         proc = subprocess.run(
-            ["pg_dump", "-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres", u.database],
-            capture_output=True, check=True,
+            [
+                "pg_dump",
+                "-h",
+                u.host or "127.0.0.1",
+                "-p",
+                str(u.port or 5432),
+                "-U",
+                u.username or "postgres",
+                u.database,
+            ],
+            capture_output=True,
+            check=True,
         )
         dumps.append(proc.stdout)
     return b"".join(dumps)

@@ -22,8 +22,12 @@ def server(committed):
     sales = committed.cli("keys", "create", "--role", "sales", "--name", "e2e").stdout.strip().split("\t")[2]
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cdp", "serve", "--port", str(port)], env=committed.env, cwd=committed.workdir,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "cdp", "serve", "--port", str(port)],
+        env=committed.env,
+        cwd=committed.workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -55,10 +59,16 @@ def test_server_logs_carry_no_personal_data(server):
     base, connector, sales, proc = server
     canary = {"email": "pii-canary@example.test", "last_name": "Canaryson", "phone": "+44 20 7946 0777"}
     row = {"external_id": "canary-1", "observed_at": "2026-01-01T00:00:00Z", **canary}
-    r = httpx.post(f"{base}/v1/ingest/crm", json=[row, {**row, "email": "pii-canary@@broken"}], headers={"Authorization": f"Bearer {connector}"})
+    r = httpx.post(
+        f"{base}/v1/ingest/crm",
+        json=[row, {**row, "email": "pii-canary@@broken"}],
+        headers={"Authorization": f"Bearer {connector}"},
+    )
     assert r.status_code == 200
     pid = r.json()["results"][0]["profile_id"]
-    httpx.post(f"{base}/v1/profiles/search", json={"email": canary["email"]}, headers={"Authorization": f"Bearer {sales}"})
+    httpx.post(
+        f"{base}/v1/profiles/search", json={"email": canary["email"]}, headers={"Authorization": f"Bearer {sales}"}
+    )
     httpx.get(f"{base}/v1/profiles/{pid}?email={canary['email']}", headers={"Authorization": f"Bearer {sales}"})
     proc.terminate()
     _, err = proc.communicate(timeout=10)

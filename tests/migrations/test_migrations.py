@@ -54,8 +54,20 @@ def test_each_store_holds_only_its_own_tables(databases):
         compliance_tables = set(inspect(make_engine(pair.compliance_url)).get_table_names())
         assert {"data_key", "suppression", "privacy_request"} <= compliance_tables
         assert not {"data_key", "suppression", "privacy_request"} & data_tables
-        assert {"profile", "identity", "source_record", "event", "consent_event", "consent_state", "audit_log",
-                "audience", "audience_membership_snapshot", "connector_state", "quarantine", "api_key"} <= data_tables
+        assert {
+            "profile",
+            "identity",
+            "source_record",
+            "event",
+            "consent_event",
+            "consent_state",
+            "audit_log",
+            "audience",
+            "audience_membership_snapshot",
+            "connector_state",
+            "quarantine",
+            "api_key",
+        } <= data_tables
         assert "profile" not in compliance_tables
     finally:
         databases.drop(pair)

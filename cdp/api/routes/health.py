@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 
 from cdp import migrate
 from cdp.api.deps import RuntimeDep
@@ -22,7 +23,11 @@ def healthz() -> dict[str, str]:
 def readyz(runtime: RuntimeDep) -> dict[str, Any]:
     """Both stores reachable and migrated to head."""
     checks: dict[str, str] = {}
-    for store_name, factory in (("data", runtime.stores.data), ("compliance", runtime.stores.compliance)):
+    stores: tuple[tuple[migrate.Store, sessionmaker[Session]], ...] = (
+        ("data", runtime.stores.data),
+        ("compliance", runtime.stores.compliance),
+    )
+    for store_name, factory in stores:
         try:
             with factory() as session:
                 session.execute(text("SELECT 1"))

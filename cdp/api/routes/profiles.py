@@ -31,7 +31,11 @@ def read_profile(
     profile = get_profile_or_raise(session, profile_id)
     view = profile_view(session, profile, consented_only=not full)
     append(
-        session, actor=principal.actor, action="profile.read", resource_type="profile", resource_id=profile.id,
+        session,
+        actor=principal.actor,
+        action="profile.read",
+        resource_type="profile",
+        resource_id=profile.id,
         details={"view": view.view},
     )
     return view
@@ -42,7 +46,9 @@ class ProfileSearch(BaseModel):
 
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=64)
-    country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$", description="Default region for a national phone number.")
+    country: str | None = Field(
+        None, pattern=r"^[A-Za-z]{2}$", description="Default region for a national phone number."
+    )
     limit: int = Field(20, ge=1, le=100)
 
     @model_validator(mode="after")
@@ -60,12 +66,29 @@ def search_profiles(
 ) -> Page[ProfileRead]:
     """Exact match on a normalized email or phone via its blind index. A POST body keeps it out of URLs."""
     try:
-        kind, value = ("email", normalize_email(body.email)) if body.email else ("phone", normalize_phone(body.phone or "", body.country))
+        kind, value = (
+            ("email", normalize_email(body.email))
+            if body.email
+            else ("phone", normalize_phone(body.phone or "", body.country))
+        )
     except NormalizationError as exc:
         raise InvalidInput(str(exc), field="email" if body.email else "phone") from exc
     ids = search_profile_ids(session, kind=kind, blind_index=vault(session).blind_index(kind, value), limit=body.limit)
     views = [profile_view(session, get_profile_or_raise(session, pid)) for pid in ids]
-    append(session, actor=principal.actor, action="profile.search", resource_type="profile", details={"by": kind, "matches": len(views)})
+    append(
+        session,
+        actor=principal.actor,
+        action="profile.search",
+        resource_type="profile",
+        details={"by": kind, "matches": len(views)},
+    )
     for view in views:
-        append(session, actor=principal.actor, action="profile.read", resource_type="profile", resource_id=view.id, details={"via": "search"})
+        append(
+            session,
+            actor=principal.actor,
+            action="profile.read",
+            resource_type="profile",
+            resource_id=view.id,
+            details={"via": "search"},
+        )
     return Page[ProfileRead](data=views)

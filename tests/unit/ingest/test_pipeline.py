@@ -113,7 +113,9 @@ def test_suppressed_identifier_drops_the_record_and_counts_it(session):
 
 
 def test_strip_mode_suppression_drops_only_that_identifier(session):
-    add_suppression(session, kind="email", value="info@household.example", reason="erasure", match_mode="strip_identifier")
+    add_suppression(
+        session, kind="email", value="info@household.example", reason="erasure", match_mode="strip_identifier"
+    )
     result = _ingest(session, "crm", [contact_row(email="info@household.example", phone="+44 20 7946 0999")])
     assert result.results[0].outcome == "created"
     kinds = {i.kind for i in store.identities_of(session, result.results[0].profile_id)}
@@ -125,7 +127,9 @@ def test_events_are_recorded_once_even_when_delivered_twice(session):
     row = contact_row(events=[event])
     first = _ingest(session, "email_tool", [row])
     _ingest(session, "email_tool", [dict(row, first_name="Changed", events=[event])])
-    events = session.scalars(select(Event).where(Event.profile_id == first.results[0].profile_id, Event.type == "email_opened")).all()
+    events = session.scalars(
+        select(Event).where(Event.profile_id == first.results[0].profile_id, Event.type == "email_opened")
+    ).all()
     assert len(events) == 1
 
 
