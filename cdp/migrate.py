@@ -3,6 +3,7 @@
 Two stores, two migration histories (`migrations/data`, `migrations/compliance`), one command.
 """
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,7 @@ def downgrade(store: Store, url: str, revision: str) -> None:
         conn.commit()
 
 
+@functools.cache
 def head_revision(store: Store) -> str | None:
     return ScriptDirectory.from_config(alembic_config(store)).get_current_head()
 

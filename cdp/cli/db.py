@@ -37,7 +37,7 @@ def current() -> None:
         try:
             with engine.connect() as conn:
                 rev = migrate.current_revision(conn, store)  # type: ignore[arg-type]
-                head = migrate.head_revision(store)  # type: ignore[arg-type]
+                head = migrate.head_revision(store)
         finally:
             engine.dispose()
         state = "at head" if rev == head else f"behind (head is {head})"
