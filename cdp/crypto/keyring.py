@@ -32,6 +32,9 @@ class Keyring:
                 raise Unavailable(f"key {name!r} must be {KEY_BYTES} bytes, got {len(key)}")
         if not self.suppression_keys:
             raise Unavailable("at least one suppression key is required")
+        for version, key in self.suppression_keys.items():
+            if len(key) != KEY_BYTES:
+                raise Unavailable(f"suppression key version {version} must be {KEY_BYTES} bytes, got {len(key)}")
 
     @property
     def active_master_key(self) -> bytes:
@@ -59,11 +62,12 @@ def new_master_key_id() -> str:
 
 def _pairs(text: str, what: str) -> list[tuple[str, bytes]]:
     pairs = []
-    for item in text.split(","):
+    for position, item in enumerate(text.split(","), start=1):
         key_id, sep, value = item.strip().partition(":")
-        if not sep or not key_id:
-            raise Unavailable(f"{what} must look like `id:base64,id:base64`")
-        pairs.append((key_id, _unb64(value, f"{what} entry {key_id!r}")))
+        if not sep or not key_id or len(key_id) > 64:
+            raise Unavailable(f"{what} must look like `id:base64,id:base64` (entry {position} does not)")
+        # Name the entry by position, not by id: a key pasted the wrong way round would put the secret here.
+        pairs.append((key_id, _unb64(value, f"{what} entry {position}")))
     return pairs
 
 

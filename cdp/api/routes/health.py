@@ -24,7 +24,7 @@ def readyz(runtime: RuntimeDep) -> dict[str, Any]:
     from cdp import migrate  # alembic costs ~0.25 s to import; only readiness needs it
 
     checks: dict[str, str] = {}
-    stores: tuple[tuple["migrate.Store", sessionmaker[Session]], ...] = (
+    stores: tuple[tuple[migrate.Store, sessionmaker[Session]], ...] = (
         ("data", runtime.stores.data),
         ("compliance", runtime.stores.compliance),
     )
