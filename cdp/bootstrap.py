@@ -6,6 +6,7 @@ from pathlib import Path
 from cdp.crypto.envelope import KEYRING_INFO_KEY
 from cdp.crypto.keyring import Keyring, load_keyring
 from cdp.db import Stores, open_stores
+from cdp.identity.merge import POLICIES_INFO_KEY
 from cdp.policies import Policies, load_policies
 from cdp.settings import Settings
 
@@ -39,9 +40,9 @@ def open_runtime(settings: Settings, *, stores: Stores | None = None) -> Runtime
         stores = open_stores(
             settings.database_url,
             settings.compliance_url,
-            info={KEYRING_INFO_KEY: keyring},
+            info={KEYRING_INFO_KEY: keyring, POLICIES_INFO_KEY: policies},
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         )
     else:
-        stores.info = {**stores.info, KEYRING_INFO_KEY: keyring}
+        stores.info = {**stores.info, KEYRING_INFO_KEY: keyring, POLICIES_INFO_KEY: policies}
     return Runtime(settings=settings, stores=stores, keyring=keyring, policies=policies, created_key_file=created)

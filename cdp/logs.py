@@ -41,3 +41,4 @@ def configure_logging(level: str = "INFO", fmt: str = "kv") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))

@@ -7,6 +7,7 @@ from cdp.audit.models import AuditEntry
 from cdp.auth.models import ApiKey
 from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.crypto.models import DataKey
+from cdp.identity.models import MatchKey, MergeEvent, MergeVeto
 from cdp.ingest.models import ConnectorState, Quarantine
 from cdp.privacy.models import PrivacyRequest
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
@@ -25,6 +26,9 @@ __all__ = [
     "DataKey",
     "Event",
     "Identity",
+    "MatchKey",
+    "MergeEvent",
+    "MergeVeto",
     "PrivacyRequest",
     "Profile",
     "Quarantine",

@@ -4,7 +4,7 @@ Errors name the file, the line and the problem in one line, so `cdp policies che
 can refuse a bad file without a traceback.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,31 @@ class AccessPolicy:
         return sorted(name for name, role in self.roles.items() if permission in role.permissions)
 
 
+SURVIVORSHIP_RULES = ("most_recent", "most_trusted_source", "most_complete")
+GOLDEN_FIELDS = ("email", "phone", "first_name", "last_name", "company", "job_title", "country", "city")
+
+
+@dataclass(frozen=True)
+class IdentityPolicy:
+    merge_threshold: float | None = None
+    review_threshold: float | None = None
+    source_trust: tuple[str, ...] = ()
+    default_rule: str = "most_recent"
+    field_rules: dict[str, str] = field(default_factory=dict)
+
+    def rule_for(self, field_name: str) -> str:
+        return self.field_rules.get(field_name, self.default_rule)
+
+    def trust_rank(self, source: str) -> int:
+        """Lower is more trusted; unknown sources rank last."""
+        return self.source_trust.index(source) if source in self.source_trust else len(self.source_trust)
+
+
 @dataclass(frozen=True)
 class Policies:
     directory: Path
     access: AccessPolicy
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)
 
 
 class _Doc:
@@ -125,7 +146,60 @@ def _load_access(path: Path) -> AccessPolicy:
     return AccessPolicy(roles)
 
 
+def _threshold(doc: _Doc, value: object, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise doc.error(("thresholds", name), f"threshold {name!r} must be a number or null")
+    return float(value)
+
+
+def _load_identity(path: Path) -> IdentityPolicy:
+    if not path.exists():
+        return IdentityPolicy()
+    doc = _Doc(path)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise doc.error((), "expected a mapping")
+    for key in data:
+        if key not in {"thresholds", "source_trust", "survivorship"}:
+            raise doc.error((key,), f"unknown key {key!r} (expected thresholds, source_trust, survivorship)")
+    thresholds = data.get("thresholds") or {}
+    if not isinstance(thresholds, dict) or set(thresholds) - {"merge", "review"}:
+        raise doc.error(("thresholds",), "`thresholds` takes only `merge` and `review`")
+    merge = _threshold(doc, thresholds.get("merge"), "merge")
+    review = _threshold(doc, thresholds.get("review"), "review")
+    if merge is not None and review is not None and review > merge:
+        raise doc.error(("thresholds", "review"), "the review threshold must not exceed the merge threshold")
+    trust = data.get("source_trust") or []
+    if not isinstance(trust, list) or not all(isinstance(t, str) for t in trust):
+        raise doc.error(("source_trust",), "`source_trust` must be a list of source names")
+    surv = data.get("survivorship") or {}
+    if not isinstance(surv, dict):
+        raise doc.error(("survivorship",), "`survivorship` must be a mapping")
+    default = surv.get("default", "most_recent")
+    if default not in SURVIVORSHIP_RULES:
+        raise doc.error(
+            ("survivorship", "default"), f"unknown rule {default!r}; rules are {', '.join(SURVIVORSHIP_RULES)}"
+        )
+    fields = surv.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise doc.error(("survivorship", "fields"), "`fields` must map a golden field to a rule")
+    for name, rule in fields.items():
+        if name not in GOLDEN_FIELDS:
+            raise doc.error(("survivorship", "fields", name), f"unknown golden field {name!r}")
+        if rule not in SURVIVORSHIP_RULES:
+            raise doc.error(
+                ("survivorship", "fields", name), f"unknown rule {rule!r}; rules are {', '.join(SURVIVORSHIP_RULES)}"
+            )
+    return IdentityPolicy(merge, review, tuple(trust), default, dict(fields))
+
+
 def load_policies(directory: Path) -> Policies:
     if not directory.is_dir():
         raise PolicyError(directory, None, "policies directory does not exist")
-    return Policies(directory=directory, access=_load_access(directory / "access.yaml"))
+    return Policies(
+        directory=directory,
+        access=_load_access(directory / "access.yaml"),
+        identity=_load_identity(directory / "identity.yaml"),
+    )

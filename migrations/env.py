@@ -28,12 +28,27 @@ def _configure(connection: Connection, store: str) -> None:
         include_object=_belongs_to(store),
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
+        # cdp.db's pysqlite recipe makes SQLite DDL transactional: a failed migration leaves nothing behind.
+        transactional_ddl=True,
         version_table=f"alembic_version_{store}" if store != "data" else "alembic_version",
     )
 
 
 def run(store: str) -> None:
     config = context.config
+    if context.is_offline_mode():
+        # `alembic upgrade --sql`: render DDL for review without a connection (PostgreSQL; SQLite's
+        # batch migrations need a live database to reflect).
+        context.configure(
+            url=config.get_main_option("sqlalchemy.url"),
+            target_metadata=cdp.models.metadata,
+            include_object=_belongs_to(store),
+            literal_binds=True,
+            version_table=f"alembic_version_{store}" if store != "data" else "alembic_version",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     connection = config.attributes.get("connection")
     if connection is not None:
         _configure(connection, store)

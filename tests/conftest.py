@@ -24,6 +24,8 @@ from cdp.bootstrap import Runtime, open_runtime
 from cdp.crypto.envelope import KEYRING_INFO_KEY
 from cdp.crypto.keyring import Keyring, create_key_file, keyring_from_file
 from cdp.db import Stores, make_engine, make_session_factory, unit_of_work
+from cdp.identity.merge import POLICIES_INFO_KEY
+from cdp.policies import load_policies
 from cdp.settings import DEFAULT_POLICIES_DIR, Settings
 
 PG_URL = os.environ.get("CDP_TEST_DATABASE_URL")
@@ -181,7 +183,7 @@ def stores(shared_engines: tuple[object, object], keyring: Keyring) -> Iterator[
     yield Stores(
         data=make_session_factory(data_conn, join_transaction_mode="create_savepoint"),
         compliance=make_session_factory(comp_conn, join_transaction_mode="create_savepoint"),
-        info={KEYRING_INFO_KEY: keyring},
+        info={KEYRING_INFO_KEY: keyring, POLICIES_INFO_KEY: load_policies(DEFAULT_POLICIES_DIR)},
     )
     data_tx.rollback()
     comp_tx.rollback()

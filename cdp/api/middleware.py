@@ -36,16 +36,35 @@ class RequestContextMiddleware:
             self._log(scope, 413, started, request_id)
             return
 
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
+        if scope.get("method") in ("POST", "PUT", "PATCH"):
+            # Buffer the body (bounded by the limit) before the app sees it: a streamed body over the limit
+            # is refused with 413 here, since the framework would turn an exception raised while it reads
+            # the body into a generic 400.
+            chunks: list[bytes] = []
+            received = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _BodyTooLarge
-            return message
+                    await _too_large(send, request_id, self.max_body_bytes)
+                    self._log(scope, 413, started, request_id)
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            receive = replay
 
         async def capture_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -56,10 +75,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, capture_send)
-        except _BodyTooLarge:
-            status_holder["status"] = 413
-            await _too_large(send, request_id, self.max_body_bytes)
+            await self.app(scope, receive, capture_send)
         finally:
             self._log(scope, status_holder["status"], started, request_id)
 
@@ -77,10 +93,6 @@ class RequestContextMiddleware:
                 "request_id": request_id,
             },
         )
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cdp import errors
+from cdp.ingest.validate import safe_loc, safe_message
 from cdp.profiles.errors import ProfileMerged
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,11 @@ async def _cdp_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errs = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": safe_loc(e.get("loc", ()), str(e.get("type", ""))),
+            "msg": safe_message(e),
+            "type": str(e.get("type", "")),
+        }
         for e in exc.errors()
     ]
     return problem_response(
@@ -134,6 +139,11 @@ def problem_types() -> list[dict[str, Any]]:
         stack.extend(cls.__subclasses__())
         if cls is errors.CdpError:
             continue
-        status = next((STATUS[c] for c in cls.__mro__ if c in STATUS), 500)
+        status = 308 if cls is ProfileMerged else next((STATUS[c] for c in cls.__mro__ if c in STATUS), 500)
         seen.setdefault(cls.slug, {"type": f"/problems/{cls.slug}", "title": cls.title, "status": status})
+    for extra in (
+        {"type": "/problems/internal", "title": "Internal error", "status": 500},
+        {"type": "/problems/malformed-body", "title": "Malformed request body", "status": 400},
+    ):
+        seen.setdefault(str(extra["type"]), extra)
     return sorted(seen.values(), key=lambda p: str(p["type"]))

@@ -3,7 +3,7 @@
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, BigInteger, Column, Integer
 from sqlmodel import Field, SQLModel
 
 from cdp.db import UTCDateTime
@@ -12,7 +12,10 @@ from cdp.db import UTCDateTime
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
 
-    seq: int = Field(primary_key=True)
+    # 64-bit on PostgreSQL; on SQLite INTEGER is already 64-bit. Sequence numbers are set by the chain, not the DB.
+    seq: int = Field(
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False)
+    )
     at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
     actor_id: str = Field(max_length=64)
     actor_role: str = Field(max_length=32)

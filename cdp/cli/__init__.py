@@ -16,14 +16,15 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from cdp.cli import audit, db, demo, keys, policy, serve
+    from cdp.cli import audit, db, demo, export, import_, keys, policy, serve
 
-    for module in (serve, demo):
+    for module in (serve, demo, import_):
         module.register(app)
     app.add_typer(db.app, name="db")
     app.add_typer(keys.app, name="keys")
     app.add_typer(audit.app, name="audit")
     app.add_typer(policy.app, name="policies")
+    app.add_typer(export.app, name="export")
 
 
 _register()

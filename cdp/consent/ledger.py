@@ -4,6 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -31,6 +32,7 @@ def record_consent(
     jurisdiction: str | None = None,
     proof: dict[str, Any] | None = None,
     dedup_id: str | None = None,
+    source_record_id: uuid.UUID | None = None,
 ) -> ConsentEvent | None:
     """Append one consent event; None when this source already recorded the same one."""
     v = vault(session)
@@ -57,6 +59,7 @@ def record_consent(
         has_proof=bool(proof),
         proof=v.encrypt_json(profile_id, proof, context=PROOF) if proof else None,
         dedup_key=dedup_key,
+        source_record_id=source_record_id,
     )
     session.add(event)
     session.flush()
@@ -95,6 +98,18 @@ def _apply(session: Session, event: ConsentEvent) -> None:
         state.occurred_at = event.occurred_at
         state.expires_at = event.expires_at
         state.updated_at = utcnow()
+
+
+def rebuild_states(session: Session, profile_id: uuid.UUID) -> None:
+    """Derive the profile's consent state again from its ledger (after a merge, an unmerge or for audit)."""
+    session.execute(delete(ConsentState).where(col(ConsentState.profile_id) == profile_id))
+    session.flush()
+    events = session.scalars(
+        select(ConsentEvent).where(ConsentEvent.profile_id == profile_id).order_by(col(ConsentEvent.occurred_at))
+    )
+    for event in events:
+        _apply(session, event)
+        session.flush()
 
 
 def states_of(session: Session, profile_id: uuid.UUID) -> list[ConsentState]:

@@ -33,6 +33,7 @@ class ConsentEvent(SQLModel, table=True):
     has_proof: bool = Field(default=False)
     proof: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     dedup_key: str | None = Field(default=None, max_length=64)
+    source_record_id: uuid.UUID | None = Field(default=None, foreign_key="source_record.id", index=True)
 
 
 class ConsentState(SQLModel, table=True):

@@ -20,9 +20,18 @@ from cdp.audit.log import Actor, append
 from cdp.consent.ledger import record_consent
 from cdp.crypto.envelope import vault
 from cdp.db import utcnow
-from cdp.identity.normalize import is_role_email
+from cdp.identity.merge import merge_profiles, record_identities, refresh_golden
+from cdp.identity.resolve import (
+    fields_from_values,
+    lock_keys,
+    profile_fields,
+    record_lock_keys,
+    replace_match_keys,
+    resolve,
+)
+from cdp.identity.scoring import MatchFields
 from cdp.ingest.quarantine import quarantine_row
-from cdp.ingest.records import GOLDEN_FIELDS, ContactRecord
+from cdp.ingest.records import ContactRecord
 from cdp.ingest.validate import ValidRow, validate_row
 from cdp.profiles import store
 from cdp.profiles.models import Identity, Profile
@@ -61,40 +70,17 @@ def _checksum(session: Session, record: ContactRecord) -> str:
     return vault(session).blind_index(f"checksum:{record.source}", canonical)
 
 
-def _update_golden(golden: dict[str, Any], provenance: dict[str, Any], row: ValidRow) -> bool:
-    """Most recent observation wins per field; provenance says which source and when."""
-    record, changed = row.record, False
-    observed = record.observed_at.isoformat()
-    values = {f: getattr(record, f) for f in GOLDEN_FIELDS} | {"email": row.email, "phone": row.phone}
-    if values["country"]:
-        values["country"] = values["country"].upper()
-    for name, value in values.items():
-        if value is None:
-            continue
-        prov = provenance.get(name)
-        if prov is None or observed >= prov["observed_at"]:
-            if golden.get(name) != value:
-                golden[name] = value
-                changed = True
-            provenance[name] = {"source": record.source, "observed_at": observed, "rule": "most_recent"}
-    for key, value in record.attributes.items():
-        if golden.setdefault("attributes", {}).get(key) != value:
-            golden["attributes"][key] = value
-            changed = True
-    return changed
-
-
-def _match_profile(session: Session, row: ValidRow) -> Profile | None:
-    v = vault(session)
+def record_fields(row: ValidRow) -> MatchFields:
     record = row.record
-    candidates: list[tuple[str, str]] = [(store.external_kind(record.source), record.external_id)]
-    if row.email and not is_role_email(row.email):  # a role address is evidence, never enough to merge
-        candidates.append((EMAIL, row.email))
-    for kind, value in candidates:
-        ids = store.find_profile_ids_by_identity(session, kind, v.blind_index(kind, value))
-        if ids:
-            return session.get(Profile, ids[0])
-    return None
+    return fields_from_values(
+        emails=[row.email] if row.email else [],
+        phones=[row.phone] if row.phone else [],
+        first_name=record.first_name,
+        last_name=record.last_name,
+        company=record.company,
+        city=record.city,
+        country=record.country,
+    )
 
 
 def _live(session: Session, profile_id: uuid.UUID) -> Profile:
@@ -109,33 +95,19 @@ def _live(session: Session, profile_id: uuid.UUID) -> Profile:
 def _store_identities(session: Session, profile: Profile, row: ValidRow) -> dict[str, Identity]:
     record, seen = row.record, row.record.observed_at
     out: dict[str, Identity] = {}
-    out["external"] = store.upsert_identity(
-        session,
-        profile,
-        kind=store.external_kind(record.source),
-        normalized=record.external_id,
-        source=record.source,
-        trust="high",
-        seen_at=seen,
-    )
-    if row.email:
-        out[EMAIL] = store.upsert_identity(
-            session,
-            profile,
-            kind=EMAIL,
-            normalized=row.email,
-            source=record.source,
-            trust="low" if is_role_email(row.email) else "high",
-            seen_at=seen,
-        )
-    if row.phone:
-        out[PHONE] = store.upsert_identity(
-            session, profile, kind=PHONE, normalized=row.phone, source=record.source, trust="high", seen_at=seen
+    for kind, value, trust in record_identities(
+        {"external_id": record.external_id, "email": row.email, "phone": row.phone, "country": record.country},
+        record.source,
+    ):
+        out["external" if kind.startswith("external:") else kind] = store.upsert_identity(
+            session, profile, kind=kind, normalized=value, source=record.source, trust=trust, seen_at=seen
         )
     return out
 
 
-def _store_history(session: Session, profile: Profile, row: ValidRow, identities: dict[str, Identity]) -> None:
+def _store_history(
+    session: Session, profile: Profile, row: ValidRow, identities: dict[str, Identity], source_record_id: uuid.UUID
+) -> None:
     record = row.record
     for event in record.events:
         store.add_event(
@@ -147,6 +119,7 @@ def _store_history(session: Session, profile: Profile, row: ValidRow, identities
             dedup_id=event.external_id
             or json.dumps([event.type, event.occurred_at.isoformat(), event.properties], sort_keys=True),
             properties=event.properties,
+            source_record_id=source_record_id,
         )
     for consent in record.consents:
         identity = identities.get(consent.channel)
@@ -169,10 +142,12 @@ def _store_history(session: Session, profile: Profile, row: ValidRow, identities
             or json.dumps(
                 [identity.blind_index if identity else None, consent.model_dump(mode="json")], sort_keys=True
             ),
+            source_record_id=source_record_id,
         )
 
 
-def _ingest_valid(session: Session, row: ValidRow, index: int, actor: Actor, now: dt.datetime) -> RecordResult:
+def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.datetime) -> RecordResult:
+    row, index = checked.row, checked.index
     record = row.record
     identifiers = [(store.external_kind(record.source), record.external_id)]
     identifiers += [(EMAIL, row.email)] if row.email else []
@@ -182,8 +157,10 @@ def _ingest_valid(session: Session, row: ValidRow, index: int, actor: Actor, now
         append(session, actor=actor, action="ingest.suppressed", resource_type="source", resource_id=record.source)
         return RecordResult(index, "suppressed")
     stripped = {h.kind for h in hits if h.match_mode == "strip_identifier"}
+    fields = checked.fields
     if stripped:
         row = ValidRow(record, None if EMAIL in stripped else row.email, None if PHONE in stripped else row.phone)
+        fields = record_fields(row)
 
     checksum = _checksum(session, record)
     existing = store.find_source_record(session, record.source, record.external_id)
@@ -191,31 +168,33 @@ def _ingest_valid(session: Session, row: ValidRow, index: int, actor: Actor, now
         return RecordResult(index, "unchanged", profile_id=_live(session, existing.profile_id).id)
 
     outcome: Outcome
+    evidence: dict[str, Any]
     if existing is not None:
         profile, outcome = _live(session, existing.profile_id), "updated"
+        evidence = dict(existing.link_evidence)
     else:
-        matched = _match_profile(session, row)
-        if matched is not None:
-            profile, outcome = matched, "merged"
+        resolution = resolve(session, fields)
+        evidence = {"method": "scored", **resolution.evidence()}
+        if resolution.profile is not None:
+            profile, outcome = resolution.profile, "merged"
+            for other in resolution.merge_with:
+                merge_profiles(
+                    session,
+                    profile,
+                    other.profile,
+                    kind="auto",
+                    actor=actor,
+                    weight=other.score.weight,
+                    levels=other.score.levels,
+                    reason="an incoming record matched both profiles",
+                )
         else:
-            golden: dict[str, Any] = {}
-            provenance: dict[str, Any] = {}
-            _update_golden(golden, provenance, row)
-            profile = store.create_profile(
-                session, golden=golden, provenance=provenance, lifecycle_stage=record.lifecycle_stage, at=now
-            )
+            profile = store.create_profile(session, golden={}, provenance={}, lifecycle_stage=None, at=now)
             outcome = "created"
-    if outcome != "created":
-        golden = store.read_golden(session, profile)
-        provenance = dict(profile.field_provenance)
-        if _update_golden(golden, provenance, row):
-            store.write_golden(session, profile, golden, at=now)
-        profile.field_provenance = provenance
-        if record.lifecycle_stage:
-            profile.lifecycle_stage = record.lifecycle_stage
+            evidence["method"] = "new"
 
     identities = _store_identities(session, profile, row)
-    store.save_source_record(
+    source_record = store.save_source_record(
         session,
         existing,
         profile=profile,
@@ -225,6 +204,7 @@ def _ingest_valid(session: Session, row: ValidRow, index: int, actor: Actor, now
         checksum=checksum,
         source_updated_at=record.observed_at,
     )
+    source_record.link_evidence = evidence
     store.add_event(
         session,
         profile,
@@ -233,8 +213,11 @@ def _ingest_valid(session: Session, row: ValidRow, index: int, actor: Actor, now
         source=record.source,
         dedup_id=None,
         properties={"source": record.source},
+        source_record_id=source_record.id,
     )
-    _store_history(session, profile, row, identities)
+    _store_history(session, profile, row, identities, source_record.id)
+    refresh_golden(session, profile, at=now)
+    replace_match_keys(session, profile.id, profile_fields(session, profile))
     session.flush()
     append(
         session,
@@ -247,14 +230,33 @@ def _ingest_valid(session: Session, row: ValidRow, index: int, actor: Actor, now
     return RecordResult(index, outcome, profile_id=profile.id)
 
 
+@dataclass(frozen=True)
+class _Checked:
+    index: int
+    row: ValidRow
+    fields: MatchFields
+
+
 def ingest_batch(
     session: Session, source: str, rows: Sequence[object], *, actor: Actor, now: dt.datetime | None = None
 ) -> BatchResult:
     started = time.perf_counter()
     now = now or utcnow()
     result = BatchResult(source=source)
+    checked_rows = [validate_row(source, row) for row in rows]
+    valid = [_Checked(i, c, record_fields(c)) for i, c in enumerate(checked_rows) if not isinstance(c, list)]
+    v = vault(session)
+    lock_keys(
+        session,
+        [
+            k
+            for c in valid
+            for k in record_lock_keys(v, c.fields, (store.external_kind(source), c.row.record.external_id))
+        ],
+    )
+    by_index = {c.index: c for c in valid}
     for index, row in enumerate(rows):
-        checked = validate_row(source, row)
+        checked = checked_rows[index]
         with session.begin_nested():
             if isinstance(checked, list):
                 entry = quarantine_row(session, source=source, row=row, reasons=checked)
@@ -268,7 +270,7 @@ def ingest_batch(
                 )
                 result.results.append(RecordResult(index, "quarantined", quarantine_id=entry.id, reasons=checked))
             else:
-                result.results.append(_ingest_valid(session, checked, index, actor, now))
+                result.results.append(_ingest_valid(session, by_index[index], actor, now))
     log.info(
         "ingest.batch_done",
         extra={

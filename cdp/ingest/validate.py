@@ -3,6 +3,7 @@
 Reasons carry the field path, an error type and a message that never repeats the input value.
 """
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,39 @@ class ValidRow:
     phone: str | None
 
 
+# Pydantic messages for these types quote part of the input; replace them with our own words.
+_ECHOING_TYPES = {
+    "uuid_parsing": "not a valid UUID",
+    "uuid_type": "not a valid UUID",
+    "url_parsing": "not a valid URL",
+    "json_invalid": "not valid JSON",
+    "datetime_from_date_parsing": "not a valid date-time",
+    "datetime_parsing": "not a valid date-time (use ISO 8601 with a time zone)",
+    "date_parsing": "not a valid date",
+    "extra_forbidden": "unexpected field",
+}
+UNKNOWN_FIELD = "(unexpected field)"
+
+
+def safe_message(err: Mapping[str, Any]) -> str:
+    return _ECHOING_TYPES.get(str(err.get("type", "")), str(err.get("msg", "")))
+
+
+def safe_loc(loc: Sequence[Any], error_type: str) -> list[str]:
+    """The error location, with an unexpected key's *name* hidden too: a key can be personal data."""
+    parts = [str(p) for p in loc]
+    if error_type == "extra_forbidden" and parts:
+        parts[-1] = UNKNOWN_FIELD
+    return parts
+
+
 def _reasons(exc: ValidationError) -> list[Reason]:
     return [
-        {"field": ".".join(str(p) for p in err["loc"]) or "(record)", "type": err["type"], "message": err["msg"]}
+        {
+            "field": ".".join(safe_loc(err["loc"], err["type"])) or "(record)",
+            "type": err["type"],
+            "message": safe_message(err),
+        }
         for err in exc.errors(include_input=False, include_url=False, include_context=False)
     ]
 

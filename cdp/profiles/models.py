@@ -51,6 +51,7 @@ class SourceRecord(SQLModel, table=True):
     checksum: str = Field(max_length=64)
     source_updated_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    link_evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class Event(SQLModel, table=True):
@@ -68,4 +69,5 @@ class Event(SQLModel, table=True):
     recorded_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     source: str = Field(max_length=64)
     dedup_key: str | None = Field(default=None, max_length=64)
+    source_record_id: uuid.UUID | None = Field(default=None, foreign_key="source_record.id", index=True)
     properties: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

@@ -188,6 +188,7 @@ def add_event(
     source: str,
     dedup_id: str | None,
     properties: dict[str, Any] | None = None,
+    source_record_id: uuid.UUID | None = None,
 ) -> Event | None:
     """Append a timeline event; returns None when the source already delivered this event id."""
     v = vault(session)
@@ -202,6 +203,7 @@ def add_event(
         occurred_at=occurred_at,
         source=source,
         dedup_key=dedup_key,
+        source_record_id=source_record_id,
         properties=v.encrypt_json(profile.id, properties, context=EVENT_PROPERTIES) if properties else None,
     )
     session.add(event)

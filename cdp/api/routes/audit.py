@@ -46,7 +46,7 @@ def read_audit(
 ) -> Page[AuditEntryRead]:
     limit = min(limit, runtime.settings.page_limit_max)
     after = decode_cursor(cursor).get("after", 0)
-    if not isinstance(after, int):
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < 2**62:
         raise InvalidInput("`cursor` is not a cursor this API issued", parameter="cursor")
     rows = list_entries(session, after_seq=after, limit=limit + 1)
     more = len(rows) > limit

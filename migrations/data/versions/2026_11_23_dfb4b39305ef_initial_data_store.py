@@ -47,7 +47,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_log",
-        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False),
         sa.Column("at", cdp.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("actor_role", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),

@@ -87,7 +87,7 @@ def test_bad_rows_are_quarantined_encrypted_with_reasons_and_the_batch_survives(
     result = _ingest(session, "crm", rows)
     assert [r.outcome for r in result.results] == ["quarantined"] * 5 + ["created"]
     reasons = [r.reasons[0]["field"] for r in result.results[:5]]
-    assert reasons == ["email", "(record)", "observed_at", "phone", "unknown_field"]
+    assert reasons == ["email", "(record)", "observed_at", "phone", "(unexpected field)"]
     assert _count(session, Quarantine) == 5
     row = session.get(Quarantine, result.results[0].quarantine_id)
     assert b"not-an-email" not in row.payload

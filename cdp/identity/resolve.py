@@ -1,0 +1,290 @@
+"""Incremental resolution of one incoming record: block, score candidates, decide.
+
+Blocking finds a handful of candidate profiles through blind indexes of the record's identifiers and of
+name/company keys (`match_key`), never by scanning the store. Each candidate is scored with the
+Fellegi-Sunter model in `scoring.py`; shared identifiers (role addresses, household phones, placeholders)
+count as evidence only.
+"""
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, text
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+
+from cdp.crypto.envelope import Vault, vault
+from cdp.identity.merge import identity_policy, vetoed
+from cdp.identity.models import MatchKey
+from cdp.identity.normalize import (
+    email_domain,
+    first_name_keys,
+    is_free_mail_domain,
+    is_placeholder_email,
+    is_role_email,
+    normalize_company,
+    normalize_name,
+)
+from cdp.identity.scoring import DEFAULT_MODEL, MatchFields, Score, ScoringModel, score
+from cdp.profiles import store
+from cdp.profiles.models import Identity, Profile, SourceRecord
+
+MAX_CANDIDATES = 25
+EMAIL, PHONE = "email", "phone"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    profile: Profile
+    score: Score
+
+
+@dataclass
+class Resolution:
+    profile: Profile | None
+    merge_with: list[Candidate] = field(default_factory=list)
+    review: list[Candidate] = field(default_factory=list)
+    best: Candidate | None = None
+    candidates: int = 0
+
+    def evidence(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"candidates": self.candidates}
+        if self.best is not None:
+            out |= {
+                "matched_profile": str(self.best.profile.id),
+                "weight": round(self.best.score.weight, 3),
+                "probability": round(self.best.score.probability, 6),
+                "levels": self.best.score.levels,
+                "decision": self.best.score.decision,
+            }
+            if self.best.score.guard:
+                out["guard"] = self.best.score.guard
+        if self.review:
+            out["review"] = [str(c.profile.id) for c in self.review]
+        return out
+
+
+def model_for(session: Session) -> ScoringModel:
+    policy = identity_policy(session)
+    if policy.merge_threshold is None and policy.review_threshold is None:
+        return DEFAULT_MODEL
+    return ScoringModel(
+        levels=DEFAULT_MODEL.levels,
+        prior=DEFAULT_MODEL.prior,
+        merge_threshold=policy.merge_threshold if policy.merge_threshold is not None else DEFAULT_MODEL.merge_threshold,
+        review_threshold=policy.review_threshold
+        if policy.review_threshold is not None
+        else DEFAULT_MODEL.review_threshold,
+    )
+
+
+def _is_weak_email(email: str) -> bool:
+    return is_role_email(email) or is_placeholder_email(email)
+
+
+def fields_from_values(
+    *,
+    emails: Iterable[str],
+    phones: Iterable[str],
+    first_name: str | None,
+    last_name: str | None,
+    company: str | None,
+    city: str | None,
+    country: str | None,
+    shared_emails: Iterable[str] = (),
+    shared_phones: Iterable[str] = (),
+) -> MatchFields:
+    emails = frozenset(emails)
+    first = normalize_name(first_name)
+    return MatchFields(
+        emails=emails,
+        phones=frozenset(phones),
+        first_name=first,
+        first_name_keys=first_name_keys(first),
+        last_name=normalize_name(last_name),
+        company=normalize_company(company),
+        city=normalize_name(city),
+        country=country.upper() if country else None,
+        shared_emails=frozenset(e for e in emails if _is_weak_email(e)) | frozenset(shared_emails),
+        shared_phones=frozenset(shared_phones),
+    )
+
+
+def blocking_keys(fields: MatchFields) -> set[tuple[str, str]]:
+    """Name and company keys; identifiers block through their own blind indexes."""
+    keys: set[tuple[str, str]] = set()
+    last, first = fields.last_name, fields.first_name
+    if last:
+        for key in fields.first_name_keys or ({first} if first else set()):
+            keys.add(("fl", f"{last}|{key}"))
+        if fields.company:
+            keys.add(("lc", f"{last}|{fields.company}"))
+        for email in fields.emails - fields.shared_emails:
+            domain = email_domain(email)
+            if not is_free_mail_domain(domain):
+                keys.add(("ld", f"{last}|{domain}"))
+    if first and last:
+        keys.add(
+            ("lf", f"{first}|{last}")
+        )  # the swapped-name probe: stored as (first, last), looked up as (last, first)
+    return keys
+
+
+def _hashed(v: Vault, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {(kind, v.blind_index(f"block:{kind}", value)) for kind, value in keys}
+
+
+def _probe_keys(fields: MatchFields) -> set[tuple[str, str]]:
+    keys = blocking_keys(fields)
+    if fields.first_name and fields.last_name:
+        for key in first_name_keys(fields.last_name) or {fields.last_name}:
+            keys.add(("fl", f"{fields.first_name}|{key}"))
+        keys.add(("lf", f"{fields.last_name}|{fields.first_name}"))
+    return keys
+
+
+def replace_match_keys(session: Session, profile_id: uuid.UUID, fields: MatchFields) -> None:
+    session.execute(delete(MatchKey).where(col(MatchKey.profile_id) == profile_id))
+    for kind, key in sorted(_hashed(vault(session), blocking_keys(fields))):
+        session.add(MatchKey(profile_id=profile_id, kind=kind, key=key))
+    session.flush()
+
+
+def _identity_hits(session: Session, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], set[uuid.UUID]]:
+    """Live profiles holding each (kind, blind index)."""
+    if not pairs:
+        return {}
+    rows = session.execute(
+        select(Identity.kind, Identity.blind_index, Identity.profile_id)
+        .join(Profile, col(Profile.id) == col(Identity.profile_id))
+        .where(col(Identity.blind_index).in_([b for _, b in pairs]), col(Profile.merged_into).is_(None))
+    )
+    hits: dict[tuple[str, str], set[uuid.UUID]] = {}
+    for kind, bidx, profile_id in rows:
+        if (kind, bidx) in pairs:
+            hits.setdefault((kind, bidx), set()).add(profile_id)
+    return hits
+
+
+def profile_fields(session: Session, profile: Profile, *, multi_profile: set[str] | None = None) -> MatchFields:
+    golden = store.read_golden(session, profile)
+    emails: set[str] = set()
+    phones: set[str] = set()
+    shared_e: set[str] = set()
+    shared_p: set[str] = set()
+    for identity in store.identities_of(session, profile.id):
+        if identity.kind not in (EMAIL, PHONE):
+            continue
+        value = store.identity_value(session, identity)
+        (emails if identity.kind == EMAIL else phones).add(value)
+        if identity.trust == "low" or (multi_profile and identity.blind_index in multi_profile):
+            (shared_e if identity.kind == EMAIL else shared_p).add(value)
+    return fields_from_values(
+        emails=emails,
+        phones=phones,
+        first_name=golden.get("first_name"),
+        last_name=golden.get("last_name"),
+        company=golden.get("company"),
+        city=golden.get("city"),
+        country=golden.get("country"),
+        shared_emails=shared_e,
+        shared_phones=shared_p,
+    )
+
+
+def lock_keys(session: Session, keys: Iterable[str]) -> None:
+    """Serialise concurrent resolution of the same identifiers on PostgreSQL (SQLite's writer lock already does).
+
+    Keys are locked in sorted order so two batches cannot deadlock on each other.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+
+
+def record_lock_keys(v: Vault, fields: MatchFields, external: tuple[str, str]) -> list[str]:
+    keys = [v.blind_index(*external)]
+    keys += [v.blind_index(EMAIL, e) for e in fields.emails]
+    keys += [v.blind_index(PHONE, p) for p in fields.phones]
+    keys += [k for _, k in _hashed(v, blocking_keys(fields))]
+    return keys
+
+
+def resolve(
+    session: Session, fields: MatchFields, *, record_id: uuid.UUID | None = None, exclude: set[uuid.UUID] | None = None
+) -> Resolution:
+    v = vault(session)
+    identifier_keys = [(EMAIL, v.blind_index(EMAIL, e)) for e in fields.emails]
+    identifier_keys += [(PHONE, v.blind_index(PHONE, p)) for p in fields.phones]
+    hits = _identity_hits(session, identifier_keys)
+    multi = {bidx for (_, bidx), owners in hits.items() if len(owners) > 1}
+    candidate_ids: set[uuid.UUID] = set().union(*hits.values()) if hits else set()
+    probes = _hashed(v, _probe_keys(fields))
+    if probes:
+        rows = session.execute(
+            select(MatchKey.profile_id, MatchKey.kind, MatchKey.key)
+            .where(col(MatchKey.key).in_([k for _, k in probes]))
+            .limit(MAX_CANDIDATES * 4)
+        )
+        candidate_ids |= {pid for pid, kind, key in rows if (kind, key) in probes}
+    candidate_ids -= exclude or set()
+    if len(candidate_ids) > MAX_CANDIDATES:
+        # Prefer candidates that share an identifier, then the most recently active.
+        by_identifier = set().union(*hits.values()) if hits else set()
+        ranked = session.execute(
+            select(Profile.id).where(col(Profile.id).in_(candidate_ids)).order_by(col(Profile.last_activity_at).desc())
+        ).scalars()
+        ordered = sorted(ranked, key=lambda pid: pid not in by_identifier)
+        candidate_ids = set(ordered[:MAX_CANDIDATES])
+    shared_here = {
+        value
+        for kind, values in ((EMAIL, fields.emails), (PHONE, fields.phones))
+        for value in values
+        if v.blind_index(kind, value) in multi
+    }
+    incoming = MatchFields(
+        emails=fields.emails,
+        phones=fields.phones,
+        first_name=fields.first_name,
+        first_name_keys=fields.first_name_keys,
+        last_name=fields.last_name,
+        company=fields.company,
+        city=fields.city,
+        country=fields.country,
+        shared_emails=fields.shared_emails | (shared_here & fields.emails),
+        shared_phones=fields.shared_phones | (shared_here & fields.phones),
+    )
+    model = model_for(session)
+    resolution = Resolution(profile=None, candidates=len(candidate_ids))
+    if not candidate_ids:
+        return resolution
+    profiles = list(
+        session.scalars(select(Profile).where(col(Profile.id).in_(candidate_ids), col(Profile.merged_into).is_(None)))
+    )
+    v.load_keys({p.id for p in profiles})
+    scored: list[Candidate] = []
+    for profile in profiles:
+        if record_id is not None and vetoed(session, [record_id], _records_of(session, profile.id)):
+            continue
+        scored.append(Candidate(profile, score(incoming, profile_fields(session, profile, multi_profile=multi), model)))
+    scored.sort(key=lambda c: (-c.score.weight, str(c.profile.id)))
+    merges = [c for c in scored if c.score.decision == "merge"]
+    resolution.review = [c for c in scored if c.score.decision == "review"]
+    resolution.best = scored[0] if scored else None
+    if merges:
+        resolution.profile = merges[0].profile
+        resolution.merge_with = merges[1:]
+    return resolution
+
+
+def _records_of(session: Session, profile_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(session.scalars(select(SourceRecord.id).where(SourceRecord.profile_id == profile_id)))
+
+
+def count_live_profiles(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Profile).where(col(Profile.merged_into).is_(None))) or 0)

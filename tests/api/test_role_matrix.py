@@ -1,0 +1,222 @@
+"""Every endpoint x every role: success or a 403 problem (audited), and 401 without a valid key.
+
+The table below is the access design; `test_every_route_is_in_the_matrix` fails when a route is added
+without a row here, so no endpoint can skip the matrix.
+"""
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cdp.auth.keys import authenticate, create_key, revoke_key
+from cdp.db import unit_of_work
+from cdp.policies import ROLES as POLICY_ROLES
+from tests.api.helpers import GRANTED_EMAIL_MARKETING, assert_problem, audit_entries, iter_routes
+from tests.factories import contact_row
+
+ROLES = ("connector", "marketing", "sales", "compliance", "admin")
+SEED_EMAIL = "matrix.person@acme.example"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # the route template, as the app registers it
+    allowed: frozenset[str]  # roles that get a 2xx; every other role gets a 403
+    url: str  # concrete URL; `{profile_id}` is the seeded profile
+    body: Callable[[], Any] | None = None
+    check: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _check_profile(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["id"] == seeded["profile_id"]
+    if role == "marketing":
+        assert body["view"] == "consented"
+        assert body["golden"] == {}
+        assert body["field_provenance"] == {}
+        assert [(i["kind"], i["value"]) for i in body["identities"]] == [("email", SEED_EMAIL)]
+        assert {c["identity_id"] for c in body["consents"]} == {body["identities"][0]["id"]}
+    else:
+        assert body["view"] == "full"
+        assert body["golden"]["email"] == SEED_EMAIL
+        assert {i["kind"] for i in body["identities"]} == {"external:crm", "email", "phone"}
+
+
+def _check_search(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert [p["id"] for p in body["data"]] == [seeded["profile_id"]]
+
+
+def _check_ingest(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert [r["outcome"] for r in body["results"]] == ["created"]
+
+
+def _check_audit(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["data"], "the seeding ingest wrote audit entries"
+
+
+def _check_verify(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["ok"] is True
+
+
+PROTECTED = (
+    Endpoint(
+        "POST",
+        "/v1/ingest/{source}",
+        frozenset({"connector", "admin"}),
+        "/v1/ingest/crm",
+        body=lambda: [contact_row()],
+        check=_check_ingest,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/profiles/{profile_id}",
+        frozenset({"sales", "compliance", "marketing"}),
+        "/v1/profiles/{profile_id}",
+        check=_check_profile,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/profiles/search",
+        frozenset({"sales", "compliance"}),
+        "/v1/profiles/search",
+        body=lambda: {"email": SEED_EMAIL},
+        check=_check_search,
+    ),
+    Endpoint("GET", "/v1/audit", frozenset({"compliance"}), "/v1/audit", check=_check_audit),
+    Endpoint("GET", "/v1/audit/verify", frozenset({"compliance"}), "/v1/audit/verify", check=_check_verify),
+)
+# Public: no key needed, and any key (or a bad one) is ignored.
+PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect")
+MATRIX = {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC}
+
+
+@pytest.fixture
+def seeded(client: Any, api_keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """One profile with an email (consented for marketing), a phone and a CRM id."""
+    row = contact_row(email=SEED_EMAIL, phone="+44 20 7946 0101", consents=[GRANTED_EMAIL_MARKETING])
+    resp = client.post("/v1/ingest/crm", json=[row], headers=api_keys["connector"])
+    assert resp.status_code == 200, resp.text
+    return {"profile_id": resp.json()["results"][0]["profile_id"]}
+
+
+def _call(client: Any, endpoint: Endpoint, headers: dict[str, str], seeded: dict[str, Any]) -> Any:
+    url = endpoint.url.format(**seeded)
+    kwargs: dict[str, Any] = {"headers": headers}
+    if endpoint.body is not None:
+        kwargs["json"] = endpoint.body()
+    return client.request(endpoint.method, url, follow_redirects=False, **kwargs)
+
+
+def test_roles_match_the_policy() -> None:
+    assert set(ROLES) == set(POLICY_ROLES), "a role was added or removed: extend the matrix"
+
+
+def test_every_route_is_in_the_matrix(client: Any) -> None:
+    served = set(iter_routes(client.app))
+    assert any(path.startswith("/v1") for _, path in served), "route enumeration found no /v1 routes"
+    unlisted = sorted(r for r in served if r not in MATRIX)
+    assert not unlisted, f"routes missing from the role matrix (add them to PROTECTED or PUBLIC): {unlisted}"
+    stale = sorted(MATRIX - served)
+    assert not stale, f"matrix rows for routes the app no longer serves: {stale}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", PROTECTED, ids=lambda e: e.id)
+def test_role_gets_success_or_audited_403(
+    client: Any,
+    api_keys: dict[str, dict[str, str]],
+    runtime: Any,
+    seeded: dict[str, Any],
+    endpoint: Endpoint,
+    role: str,
+) -> None:
+    denied_before = len(audit_entries(runtime, "access.denied"))
+    resp = _call(client, endpoint, api_keys[role], seeded)
+    denied = audit_entries(runtime, "access.denied")
+
+    if role in endpoint.allowed:
+        assert 200 <= resp.status_code < 300, (resp.status_code, resp.text)
+        assert resp.headers["content-type"].startswith("application/json")
+        if endpoint.check is not None:
+            endpoint.check(role, resp.json(), seeded)
+        assert len(denied) == denied_before
+        return
+
+    body = assert_problem(resp, 403, type_="/problems/forbidden")
+    assert body["allowed_roles"] == sorted(endpoint.allowed)
+    assert len(denied) == denied_before + 1, "a 403 must write exactly one access.denied entry"
+    entry = denied[-1]
+    with unit_of_work(runtime.stores) as s:
+        key_id = authenticate(s, api_keys[role]["Authorization"].removeprefix("Bearer ")).id
+    assert entry["actor_id"] == key_id
+    assert entry["actor_role"] == role
+    assert entry["outcome"] == "denied"
+    assert entry["resource_type"] == "route"
+    assert entry["details"] == {"route": endpoint.path, "method": endpoint.method}
+
+
+@pytest.mark.parametrize("endpoint", PROTECTED, ids=lambda e: e.id)
+def test_no_key_is_401_with_bearer_challenge(client: Any, runtime: Any, endpoint: Endpoint) -> None:
+    before = len(audit_entries(runtime))
+    resp = _call(client, endpoint, {}, {"profile_id": uuid.uuid4()})
+    assert_problem(resp, 401, type_="/problems/unauthenticated")
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+    assert len(audit_entries(runtime)) == before, "an unauthenticated call must not write anything"
+
+
+BAD_CREDENTIALS = {
+    "unknown-cdp-token": lambda: f"Bearer cdp_{secrets.token_urlsafe(32)}",
+    "not-a-cdp-token": lambda: "Bearer SECRET-VALUE-123",
+    "overlong-token": lambda: "Bearer cdp_" + "a" * 500,
+    "empty-bearer": lambda: "Bearer ",
+    "basic-scheme": lambda: "Basic dXNlcjpwYXNz",
+}
+
+
+@pytest.mark.parametrize("credential", BAD_CREDENTIALS)
+@pytest.mark.parametrize("endpoint", PROTECTED, ids=lambda e: e.id)
+def test_unknown_token_is_401(client: Any, endpoint: Endpoint, credential: str) -> None:
+    resp = _call(client, endpoint, {"Authorization": BAD_CREDENTIALS[credential]()}, {"profile_id": uuid.uuid4()})
+    assert_problem(resp, 401, type_="/problems/unauthenticated", forbid=["SECRET-VALUE-123"])
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("endpoint", PROTECTED, ids=lambda e: e.id)
+def test_revoked_key_is_401(client: Any, runtime: Any, seeded: dict[str, Any], endpoint: Endpoint) -> None:
+    role = sorted(endpoint.allowed)[0]
+    with unit_of_work(runtime.stores) as s:
+        key, token = create_key(s, name=f"to-revoke-{role}", role=role, known_roles=set(ROLES))
+    headers = {"Authorization": f"Bearer {token}"}
+    ok = _call(client, endpoint, headers, seeded)
+    assert 200 <= ok.status_code < 300, (ok.status_code, ok.text)
+
+    with unit_of_work(runtime.stores) as s:
+        revoke_key(s, key.id)
+
+    resp = _call(client, endpoint, headers, seeded)
+    assert_problem(resp, 401, type_="/problems/unauthenticated")
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+
+
+PUBLIC_CALLERS = ("no-key", "unknown-token", *ROLES)
+
+
+@pytest.mark.parametrize("caller", PUBLIC_CALLERS)
+@pytest.mark.parametrize("path", PUBLIC)
+def test_public_routes_need_no_key(client: Any, api_keys: dict[str, dict[str, str]], path: str, caller: str) -> None:
+    if caller == "no-key":
+        headers: dict[str, str] = {}
+    elif caller == "unknown-token":
+        headers = {"Authorization": f"Bearer cdp_{secrets.token_urlsafe(32)}"}
+    else:
+        headers = api_keys[caller]
+    resp = client.get(path, headers=headers)
+    assert resp.status_code == 200, (resp.status_code, resp.text[:300])
