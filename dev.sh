@@ -61,7 +61,7 @@ run_pytest() {
 cmd_test() {
   install
   echo "== lint: ruff, mypy, import-linter ==" >&2
-  "$VENV/bin/ruff" check cdp connectors tests migrations bench
+  "$VENV/bin/ruff" check .
   "$VENV/bin/mypy"
   "$VENV/bin/lint-imports" --no-cache
   run_pytest sqlite "$@"

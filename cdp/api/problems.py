@@ -62,7 +62,8 @@ async def _cdp_error(request: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="cdp"'
-    if isinstance(exc, ProfileMerged):
+    if isinstance(exc, ProfileMerged) and str(request.path_params.get("profile_id")) == str(exc.profile_id):
+        # The resource in the URL moved: redirect. A merged id given in a body is a plain 409 conflict.
         status = 308
         headers["Location"] = str(request.url.path).replace(
             str(request.path_params.get("profile_id")), str(exc.survivor_id)

@@ -273,6 +273,20 @@ def vetoed(session: Session, group_a: Iterable[uuid.UUID], group_b: Iterable[uui
     return found is not None
 
 
+def _revive(session: Session, profile_id: uuid.UUID, *, at: dt.datetime) -> Profile | None:
+    """Undoing a merge gives the merged-away id back its records, so clients that kept that id see it again."""
+    profile = session.get(Profile, profile_id)
+    if profile is None or profile.status != MERGED:
+        return None
+    vault(session).create_key(profile.id)
+    profile.merged_into = None
+    profile.status = "active"
+    profile.golden = vault(session).encrypt_json(profile.id, {}, context=store.GOLDEN)
+    profile.updated_at = at
+    session.flush()
+    return profile
+
+
 def split_profile(
     session: Session,
     profile: Profile,
@@ -289,7 +303,9 @@ def split_profile(
     if not remaining:
         raise InvalidInput("an unmerge must leave at least one record on the profile")
     now = utcnow()
-    split = store.create_profile(session, golden={}, provenance={}, lifecycle_stage=None, at=now)
+    split = _revive(session, undo.merged_id, at=now) if undo is not None else None
+    if split is None:
+        split = store.create_profile(session, golden={}, provenance={}, lifecycle_stage=None, at=now)
     _move_rows(session, profile.id, split.id, record_ids)
     for new in (split, profile):
         _sync_identities(session, new)

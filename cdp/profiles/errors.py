@@ -21,4 +21,5 @@ class ProfileMerged(Conflict):
 
     def __init__(self, profile_id: uuid.UUID, survivor_id: uuid.UUID) -> None:
         super().__init__(f"profile {profile_id} was merged into {survivor_id}", survivor_id=str(survivor_id))
+        self.profile_id = profile_id
         self.survivor_id = survivor_id

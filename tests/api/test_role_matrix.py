@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from cdp.auth.keys import authenticate, create_key, revoke_key
 from cdp.db import unit_of_work
 from cdp.policies import ROLES as POLICY_ROLES
+from cdp.profiles.models import SourceRecord
 from tests.api.helpers import GRANTED_EMAIL_MARKETING, assert_problem, audit_entries, iter_routes
 from tests.factories import contact_row
 
@@ -58,6 +60,21 @@ def _check_ingest(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> No
     assert [r["outcome"] for r in body["results"]] == ["created"]
 
 
+def _check_explain(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["profile_id"] == seeded["profile_id"]
+    assert [r["source"] for r in body["records"]] == ["crm"]
+
+
+def _check_merge(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["profile"]["id"] == seeded["profile_id"]
+    assert body["merge"]["merged_id"] == seeded["other_profile_id"]
+
+
+def _check_unmerge(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["profile"]["id"] == seeded["pair_profile_id"]
+    assert body["unmerge"]["source_record_ids"] == [seeded["split_record_id"]]
+
+
 def _check_audit(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert body["data"], "the seeding ingest wrote audit entries"
 
@@ -90,6 +107,29 @@ PROTECTED = (
         body=lambda: {"email": SEED_EMAIL},
         check=_check_search,
     ),
+    Endpoint(
+        "GET",
+        "/v1/profiles/{profile_id}/explain",
+        frozenset({"sales", "compliance"}),
+        "/v1/profiles/{profile_id}/explain",
+        check=_check_explain,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/profiles/{profile_id}/merge",
+        frozenset({"compliance", "admin"}),
+        "/v1/profiles/{profile_id}/merge",
+        body=lambda: {"other_profile_id": "{other_profile_id}", "reason": "same person, confirmed by phone"},
+        check=_check_merge,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/profiles/{profile_id}/unmerge",
+        frozenset({"compliance", "admin"}),
+        "/v1/profiles/{pair_profile_id}/unmerge",
+        body=lambda: {"source_record_ids": ["{split_record_id}"], "reason": "two different people"},
+        check=_check_unmerge,
+    ),
     Endpoint("GET", "/v1/audit", frozenset({"compliance"}), "/v1/audit", check=_check_audit),
     Endpoint("GET", "/v1/audit/verify", frozenset({"compliance"}), "/v1/audit/verify", check=_check_verify),
 )
@@ -99,20 +139,52 @@ MATRIX = {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC}
 
 
 @pytest.fixture
-def seeded(client: Any, api_keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+def seeded(client: Any, api_keys: dict[str, dict[str, str]], runtime: Any) -> dict[str, Any]:
     """One profile with an email (consented for marketing), a phone and a CRM id."""
     row = contact_row(email=SEED_EMAIL, phone="+44 20 7946 0101", consents=[GRANTED_EMAIL_MARKETING])
-    resp = client.post("/v1/ingest/crm", json=[row], headers=api_keys["connector"])
+    other = contact_row(email="other.person@elsewhere.example", first_name="Other", last_name="Personson")
+    resp = client.post("/v1/ingest/crm", json=[row, other], headers=api_keys["connector"])
     assert resp.status_code == 200, resp.text
-    return {"profile_id": resp.json()["results"][0]["profile_id"]}
+    pair = [
+        contact_row(email="pair.person@acme.example", first_name="Pat", last_name="Pairington", external_id="p-1"),
+        contact_row(email="pair.person@acme.example", first_name="Pat", last_name="Pairington", external_id="p-2"),
+    ]
+    first = client.post("/v1/ingest/webform", json=pair[:1], headers=api_keys["connector"]).json()["results"][0]
+    second = client.post("/v1/ingest/email_tool", json=pair[1:], headers=api_keys["connector"]).json()["results"][0]
+    assert second["outcome"] == "merged" and second["profile_id"] == first["profile_id"]
+    with unit_of_work(runtime.stores) as s:
+        split_record_id = s.scalars(select(SourceRecord.id).where(SourceRecord.source == "email_tool")).one()
+    return {
+        "profile_id": resp.json()["results"][0]["profile_id"],
+        "other_profile_id": resp.json()["results"][1]["profile_id"],
+        "pair_profile_id": first["profile_id"],
+        "split_record_id": str(split_record_id),
+    }
 
 
 def _call(client: Any, endpoint: Endpoint, headers: dict[str, str], seeded: dict[str, Any]) -> Any:
-    url = endpoint.url.format(**seeded)
+    url = endpoint.url.format_map(_Ids(seeded))
     kwargs: dict[str, Any] = {"headers": headers}
     if endpoint.body is not None:
-        kwargs["json"] = endpoint.body()
+        kwargs["json"] = _fill(endpoint.body(), seeded)
     return client.request(endpoint.method, url, follow_redirects=False, **kwargs)
+
+
+class _Ids(dict[str, Any]):
+    """Seeded ids; a random UUID for any id an unauthenticated call never gets to look at."""
+
+    def __missing__(self, key: str) -> str:
+        return str(uuid.uuid4())
+
+
+def _fill(value: Any, seeded: dict[str, Any]) -> Any:
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return str(seeded.get(value[1:-1], uuid.uuid4()))
+    if isinstance(value, list):
+        return [_fill(v, seeded) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, seeded) for k, v in value.items()}
+    return value
 
 
 def test_roles_match_the_policy() -> None:
