@@ -5,6 +5,7 @@ unexpected exceptions get the same shape. Nothing here echoes request input.
 """
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,13 +57,20 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def _same_uuid(raw: object, value: uuid.UUID) -> bool:
+    try:
+        return uuid.UUID(str(raw)) == value
+    except ValueError:
+        return False
+
+
 async def _cdp_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.CdpError)
     status = next(STATUS[c] for c in type(exc).__mro__ if c in STATUS)
     headers: dict[str, str] = {}
     if isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="cdp"'
-    if isinstance(exc, ProfileMerged) and str(request.path_params.get("profile_id")) == str(exc.profile_id):
+    if isinstance(exc, ProfileMerged) and _same_uuid(request.path_params.get("profile_id"), exc.profile_id):
         # The resource in the URL moved: redirect. A merged id given in a body is a plain 409 conflict.
         status = 308
         headers["Location"] = str(request.url.path).replace(

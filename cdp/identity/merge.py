@@ -16,7 +16,7 @@ from sqlmodel import SQLModel, col, select
 
 from cdp.audit.log import Actor, append
 from cdp.consent.ledger import PROOF, rebuild_states
-from cdp.consent.models import ConsentEvent
+from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.crypto.envelope import vault
 from cdp.db import utcnow
 from cdp.errors import Conflict, InvalidInput
@@ -181,7 +181,10 @@ def merge_profiles(
     weight: float | None = None,
     levels: dict[str, Any] | None = None,
     reason: str | None = None,
-) -> MergeEvent:
+    quiet: bool = False,
+) -> MergeEvent | None:
+    """Merge `merged` into `survivor`. `quiet` (rebuilds) skips the per-merge event, timeline entry and audit
+    entry: the rebuild writes one summary instead of one per record."""
     if survivor.id == merged.id:
         raise InvalidInput("a profile cannot be merged into itself")
     if merged.merged_into is not None or survivor.merged_into is not None:
@@ -189,6 +192,8 @@ def merge_profiles(
     if vetoed(session, _record_ids(session, survivor.id), _record_ids(session, merged.id)):
         raise Conflict("these profiles hold records that were split apart before; unmerge vetoes forbid joining them")
     moved = sorted(str(r) for r in _record_ids(session, merged.id))
+    # Derived consent state is rebuilt from the ledger below; drop it first so no row pins an identity.
+    session.execute(delete(ConsentState).where(col(ConsentState.profile_id).in_([survivor.id, merged.id])))
     _move_rows(session, merged.id, survivor.id, None)
     session.execute(update(_snapshots()).where(_snapshots().c.profile_id == merged.id).values(profile_id=survivor.id))
     for identity in store.identities_of(session, merged.id):
@@ -199,6 +204,9 @@ def merge_profiles(
     _retire(session, merged, survivor)
     refresh_golden(session, survivor)
     rebuild_states(session, survivor.id)
+    if quiet:
+        session.flush()
+        return None
     event = MergeEvent(
         kind=kind,
         survivor_id=survivor.id,
@@ -306,6 +314,7 @@ def split_profile(
     split = _revive(session, undo.merged_id, at=now) if undo is not None else None
     if split is None:
         split = store.create_profile(session, golden={}, provenance={}, lifecycle_stage=None, at=now)
+    session.execute(delete(ConsentState).where(col(ConsentState.profile_id) == profile.id))
     _move_rows(session, profile.id, split.id, record_ids)
     for new in (split, profile):
         _sync_identities(session, new)

@@ -221,7 +221,8 @@ def resolve(
     v = vault(session)
     identifier_keys = [(EMAIL, v.blind_index(EMAIL, e)) for e in fields.emails]
     identifier_keys += [(PHONE, v.blind_index(PHONE, p)) for p in fields.phones]
-    hits = _identity_hits(session, identifier_keys)
+    hits = {k: owners - (exclude or set()) for k, owners in _identity_hits(session, identifier_keys).items()}
+    hits = {k: owners for k, owners in hits.items() if owners}
     multi = {bidx for (_, bidx), owners in hits.items() if len(owners) > 1}
     candidate_ids: set[uuid.UUID] = set().union(*hits.values()) if hits else set()
     probes = _hashed(v, _probe_keys(fields))
@@ -272,7 +273,8 @@ def resolve(
         if record_id is not None and vetoed(session, [record_id], _records_of(session, profile.id)):
             continue
         scored.append(Candidate(profile, score(incoming, profile_fields(session, profile, multi_profile=multi), model)))
-    scored.sort(key=lambda c: (-c.score.weight, str(c.profile.id)))
+    # Ties go to the oldest profile, so a replay in the same order (a rebuild) decides the same way.
+    scored.sort(key=lambda c: (-c.score.weight, c.profile.created_at, str(c.profile.id)))
     merges = [c for c in scored if c.score.decision == "merge"]
     resolution.review = [c for c in scored if c.score.decision == "review"]
     resolution.best = scored[0] if scored else None

@@ -189,7 +189,7 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
                     reason="an incoming record matched both profiles",
                 )
         else:
-            profile = store.create_profile(session, golden={}, provenance={}, lifecycle_stage=None, at=now)
+            profile = store.create_profile(session, golden={}, provenance={}, lifecycle_stage=None, at=utcnow())
             outcome = "created"
             evidence["method"] = "new"
 

@@ -51,6 +51,8 @@ class SourceRecord(SQLModel, table=True):
     checksum: str = Field(max_length=64)
     source_updated_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # First receipt; `received_at` moves on every update. Rebuilds replay records in this order.
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
     link_evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 

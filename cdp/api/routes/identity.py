@@ -55,6 +55,7 @@ def merge(
     survivor = get_profile_or_raise(session, profile_id)
     other = get_profile_or_raise(session, body.other_profile_id)
     event = merge_profiles(session, survivor, other, kind="manual", actor=principal.actor, reason=body.reason)
+    assert event is not None  # only quiet (rebuild) merges return no event
     return MergeResponse(
         profile=profile_view(session, survivor), merge=MergeRead.model_validate(event, from_attributes=True)
     )
