@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, delete, update
+from sqlalchemy import Uuid, column, delete, table, update
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel, col, select
+from sqlalchemy.sql.expression import TableClause
+from sqlmodel import col, select
 
 from cdp.audit.log import Actor, append
 from cdp.consent.ledger import PROOF, rebuild_states
@@ -35,12 +36,11 @@ from cdp.profiles.models import Event, Identity, Profile, SourceRecord
 
 POLICIES_INFO_KEY = "policies"
 # Audience snapshots hang off profiles and identities but belong to a higher layer (audiences); they are
-# updated through the shared metadata so the import graph stays acyclic.
+# updated through a lightweight table clause so the import graph stays acyclic.
 _SNAPSHOT_TABLE = "audience_membership_snapshot"
 
 
-def _snapshots() -> Table:
-    return SQLModel.metadata.tables[_SNAPSHOT_TABLE]
+SNAPSHOTS: TableClause = table(_SNAPSHOT_TABLE, column("profile_id", Uuid()), column("identity_id", Uuid()))
 
 
 MERGED = "merged"
@@ -146,8 +146,8 @@ def _sync_identities(session: Session, profile: Profile) -> None:
             .values(identity_id=target.id if target else None)
         )
         session.execute(
-            update(_snapshots())
-            .where(_snapshots().c.profile_id == profile.id, _snapshots().c.identity_id == identity_id)
+            update(SNAPSHOTS)
+            .where(SNAPSHOTS.c.profile_id == profile.id, SNAPSHOTS.c.identity_id == identity_id)
             .values(identity_id=target.id if target else identity_id)
         )
     for key, identity in rows.items():
@@ -195,7 +195,7 @@ def merge_profiles(
     # Derived consent state is rebuilt from the ledger below; drop it first so no row pins an identity.
     session.execute(delete(ConsentState).where(col(ConsentState.profile_id).in_([survivor.id, merged.id])))
     _move_rows(session, merged.id, survivor.id, None)
-    session.execute(update(_snapshots()).where(_snapshots().c.profile_id == merged.id).values(profile_id=survivor.id))
+    session.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.profile_id == merged.id).values(profile_id=survivor.id))
     for identity in store.identities_of(session, merged.id):
         identity.value = _reencrypt(session, merged.id, survivor.id, identity.value, store.IDENTITY_VALUE) or b""
         identity.profile_id = survivor.id
@@ -254,9 +254,7 @@ def _dedupe_identities(session: Session, profile: Profile) -> None:
         session.execute(
             update(ConsentEvent).where(col(ConsentEvent.identity_id) == identity.id).values(identity_id=first.id)
         )
-        session.execute(
-            update(_snapshots()).where(_snapshots().c.identity_id == identity.id).values(identity_id=first.id)
-        )
+        session.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.identity_id == identity.id).values(identity_id=first.id))
         session.flush()
         session.delete(identity)
     session.flush()
@@ -319,9 +317,9 @@ def split_profile(
     for new in (split, profile):
         _sync_identities(session, new)
     session.execute(
-        update(_snapshots())
-        .where(_snapshots().c.profile_id == profile.id)
-        .where(_snapshots().c.identity_id.in_([i.id for i in store.identities_of(session, split.id)]))
+        update(SNAPSHOTS)
+        .where(SNAPSHOTS.c.profile_id == profile.id)
+        .where(SNAPSHOTS.c.identity_id.in_([i.id for i in store.identities_of(session, split.id)]))
         .values(profile_id=split.id)
     )
     for a in record_ids:

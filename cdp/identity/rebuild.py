@@ -19,8 +19,8 @@ from cdp.crypto.envelope import vault
 from cdp.db import utcnow
 from cdp.identity.merge import (
     MERGED,
+    SNAPSHOTS,
     _move_rows,
-    _snapshots,
     _sync_identities,
     merge_profiles,
     refresh_golden,
@@ -70,7 +70,7 @@ def rebuild_identities(
         if old is None or heir is None:
             continue
         _move_rows(session, old_id, heir, None)
-        session.execute(_snapshots().update().where(_snapshots().c.profile_id == old_id).values(profile_id=heir))
+        session.execute(SNAPSHOTS.update().where(SNAPSHOTS.c.profile_id == old_id).values(profile_id=heir))
         old.merged_into, old.status, old.golden, old.field_provenance = heir, MERGED, b"", {}
         session.execute(delete(MatchKey).where(col(MatchKey.profile_id) == old_id))
         session.execute(delete(ConsentState).where(col(ConsentState.profile_id) == old_id))
