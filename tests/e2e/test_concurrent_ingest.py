@@ -25,8 +25,8 @@ WORKER = textwrap.dedent(
 
     source, go = sys.argv[1], Path(sys.argv[2])
     rows = [
-        {"external_id": f"{source}-{n}", "observed_at": "2026-05-01T10:00:00Z", "email": f"racer{n}.quickstep@acme.example",
-         "first_name": "Racer", "last_name": f"Quickstep{n}"}
+        {"external_id": f"{source}-{n}", "observed_at": "2026-05-01T10:00:00Z",
+         "email": f"racer{n}.quickstep@acme.example", "first_name": "Racer", "last_name": f"Quickstep{n}"}
         for n in range(int(sys.argv[3]))
     ]
     rt = open_runtime(Settings())
