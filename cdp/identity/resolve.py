@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import func, text
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -147,8 +147,12 @@ def _probe_keys(fields: MatchFields) -> set[tuple[str, str]]:
 
 
 def replace_match_keys(session: Session, profile_id: uuid.UUID, fields: MatchFields) -> None:
-    session.execute(delete(MatchKey).where(col(MatchKey.profile_id) == profile_id))
-    for kind, key in sorted(_hashed(vault(session), blocking_keys(fields))):
+    wanted = _hashed(vault(session), blocking_keys(fields))
+    current = {(k.kind, k.key): k for k in session.scalars(select(MatchKey).where(MatchKey.profile_id == profile_id))}
+    for pair, row in current.items():
+        if pair not in wanted:
+            session.delete(row)
+    for kind, key in sorted(wanted - set(current)):
         session.add(MatchKey(profile_id=profile_id, kind=kind, key=key))
     session.flush()
 

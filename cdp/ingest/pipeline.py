@@ -95,13 +95,22 @@ def _live(session: Session, profile_id: uuid.UUID) -> Profile:
 def _store_identities(session: Session, profile: Profile, row: ValidRow) -> dict[str, Identity]:
     record, seen = row.record, row.record.observed_at
     out: dict[str, Identity] = {}
+    existing = {(i.kind, i.blind_index): i for i in store.identities_of(session, profile.id)}
     for kind, value, trust in record_identities(
         {"external_id": record.external_id, "email": row.email, "phone": row.phone, "country": record.country},
         record.source,
     ):
         out["external" if kind.startswith("external:") else kind] = store.upsert_identity(
-            session, profile, kind=kind, normalized=value, source=record.source, trust=trust, seen_at=seen
+            session,
+            profile,
+            kind=kind,
+            normalized=value,
+            source=record.source,
+            trust=trust,
+            seen_at=seen,
+            existing=existing,
         )
+    session.flush()
     return out
 
 

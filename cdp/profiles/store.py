@@ -96,16 +96,24 @@ def upsert_identity(
     source: str,
     trust: str,
     seen_at: dt.datetime,
+    existing: dict[tuple[str, str], Identity] | None = None,
 ) -> Identity:
+    """Add or refresh one identity; pass `existing` (the profile's identities by (kind, blind index)) to
+    upsert several without a query each."""
     v = vault(session)
     bidx = v.blind_index(kind, normalized)
-    existing = session.scalars(
-        select(Identity).where(Identity.profile_id == profile.id, Identity.kind == kind, Identity.blind_index == bidx)
-    ).first()
-    if existing is not None:
-        existing.last_seen = max(existing.last_seen, seen_at)
-        existing.first_seen = min(existing.first_seen, seen_at)
-        return existing
+    if existing is None:
+        found = session.scalars(
+            select(Identity).where(
+                Identity.profile_id == profile.id, Identity.kind == kind, Identity.blind_index == bidx
+            )
+        ).first()
+    else:
+        found = existing.get((kind, bidx))
+    if found is not None:
+        found.last_seen = max(found.last_seen, seen_at)
+        found.first_seen = min(found.first_seen, seen_at)
+        return found
     identity = Identity(
         profile_id=profile.id,
         kind=kind,
@@ -117,7 +125,8 @@ def upsert_identity(
         last_seen=seen_at,
     )
     session.add(identity)
-    session.flush()
+    if existing is not None:
+        existing[(kind, bidx)] = identity
     return identity
 
 

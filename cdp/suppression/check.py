@@ -20,6 +20,8 @@ class SuppressionHit:
 
 def find_suppressions(session: Session, identifiers: list[tuple[str, str]]) -> list[SuppressionHit]:
     """`identifiers` are (kind, normalized value) pairs; returns the live suppressions that match them."""
+    if not _any_suppressions(session):
+        return []
     v = vault(session)
     wanted: dict[tuple[int, str, str], str] = {}
     for kind, value in identifiers:
@@ -34,6 +36,19 @@ def find_suppressions(session: Session, identifiers: list[tuple[str, str]]) -> l
         )
     )
     return [SuppressionHit(r.identifier_kind, r.match_mode, r.scope) for r in rows]
+
+
+_EMPTY_FLAG = "cdp.suppression.empty"
+
+
+def _any_suppressions(session: Session) -> bool:
+    """One cheap query per unit of work: most stores have few or no suppressions, and ingest asks per record."""
+    known = session.info.get(_EMPTY_FLAG)
+    if known is None:
+        row = compliance_session(session).scalars(select(Suppression.id).limit(1)).first()
+        known = row is None
+        session.info[_EMPTY_FLAG] = known
+    return not known
 
 
 def add_suppression(
@@ -68,4 +83,5 @@ def add_suppression(
     )
     compliance.add(entry)
     compliance.flush()
+    session.info[_EMPTY_FLAG] = False
     return entry
