@@ -54,7 +54,8 @@ def compute_golden(
             if rule == "most_trusted_source":
                 return (trust, recency)
             if rule == "most_complete":
-                return (len(value), recency, trust)
+                # Equal length: prefer a value someone cased with care ("Orla") over a sloppy one ("orla").
+                return (len(value), value != value.lower() and value != value.upper(), recency, trust)
             return (recency, trust)
 
         winner, value = max(candidates, key=rank)

@@ -215,3 +215,21 @@ def test_undoing_a_merge_gives_the_merged_away_id_back(session):
     assert split.id == merged.id and split.merged_into is None and split.status == "active"
     assert store.read_golden(session, split)["last_name"] == "Umbridge"
     assert event.undone_at is not None
+
+
+def test_most_complete_name_prefers_careful_casing_over_a_later_sloppy_entry(session):
+    a = _ingest(
+        session,
+        "crm",
+        contact_row(
+            email="orla.f@acme.example", first_name="Orla", last_name="Fitzgerald", observed_at="2026-01-01T00:00:00Z"
+        ),
+    )
+    _ingest(
+        session,
+        "webform",
+        contact_row(
+            email="orla.f@acme.example", first_name="orla", last_name="fitzgerald", observed_at="2026-02-01T00:00:00Z"
+        ),
+    )
+    assert store.read_golden(session, session.get(Profile, a[0].profile_id))["first_name"] == "Orla"
