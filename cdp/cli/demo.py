@@ -22,23 +22,14 @@ def load_demo(people: int, seed: int) -> dict[str, dict[str, int]]:
 
 
 def create_demo_keys() -> dict[str, str]:
-    from cdp.audit.log import SYSTEM, append
-    from cdp.auth.keys import create_key
     from cdp.cli.context import session
+    from cdp.cli.keys import create_audited_key
     from cdp.policies import ROLES
 
     tokens: dict[str, str] = {}
     with session() as (rt, s):
         for role in ROLES:
-            key, tokens[role] = create_key(s, name=f"demo-{role}", role=role, known_roles=set(rt.policies.access.roles))
-            append(
-                s,
-                actor=SYSTEM,
-                action="api_key.created",
-                resource_type="api_key",
-                resource_id=key.id,
-                details={"role": role},
-            )
+            _, tokens[role] = create_audited_key(s, rt, name=f"demo-{role}", role=role)
     return tokens
 
 

@@ -1,10 +1,29 @@
 """`cdp keys`: API keys (create, list, revoke) and master-key rotation."""
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from cdp.cli.context import runtime, session, settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cdp.auth.models import ApiKey
+    from cdp.bootstrap import Runtime
+
 app = typer.Typer(help="API keys and encryption key rotation.", no_args_is_help=True)
+
+
+def create_audited_key(s: "Session", rt: "Runtime", *, name: str, role: str) -> tuple["ApiKey", str]:
+    from cdp.audit.log import SYSTEM, append
+    from cdp.auth.keys import create_key
+
+    key, token = create_key(s, name=name, role=role, known_roles=set(rt.policies.access.roles))
+    append(
+        s, actor=SYSTEM, action="api_key.created", resource_type="api_key", resource_id=key.id, details={"role": role}
+    )
+    return key, token
 
 
 @app.command()
@@ -13,19 +32,8 @@ def create(
     name: str = typer.Option(..., help="Who or what uses this key"),
 ) -> None:
     """Create an API key. The token is printed once; only its hash is stored."""
-    from cdp.audit.log import SYSTEM, append
-    from cdp.auth.keys import create_key
-
     with session() as (rt, s):
-        key, token = create_key(s, name=name, role=role, known_roles=set(rt.policies.access.roles))
-        append(
-            s,
-            actor=SYSTEM,
-            action="api_key.created",
-            resource_type="api_key",
-            resource_id=key.id,
-            details={"role": role},
-        )
+        key, token = create_audited_key(s, rt, name=name, role=role)
     typer.echo(f"{key.id}\t{key.role}\t{token}")
     typer.echo("store the token now: it is not shown again", err=True)
 

@@ -26,7 +26,7 @@ from cdp.identity.merge import (
     refresh_golden,
 )
 from cdp.identity.models import MatchKey
-from cdp.identity.resolve import fields_from_values, profile_fields, replace_match_keys, resolve
+from cdp.identity.resolve import profile_fields, replace_match_keys, resolve
 from cdp.profiles import store
 from cdp.profiles.models import Identity, Profile, SourceRecord
 
@@ -80,22 +80,8 @@ def rebuild_identities(
         single = session.get(Profile, single_id)
         assert single is not None
         _sync_identities(session, single)
-        golden = refresh_golden(session, single, at=now)
-        emails = [
-            store.identity_value(session, i) for i in store.identities_of(session, single_id) if i.kind == "email"
-        ]
-        phones = [
-            store.identity_value(session, i) for i in store.identities_of(session, single_id) if i.kind == "phone"
-        ]
-        fields = fields_from_values(
-            emails=emails,
-            phones=phones,
-            first_name=golden.get("first_name"),
-            last_name=golden.get("last_name"),
-            company=golden.get("company"),
-            city=golden.get("city"),
-            country=golden.get("country"),
-        )
+        refresh_golden(session, single, at=now)
+        fields = profile_fields(session, single)
         resolution = resolve(session, fields, record_id=record_id, exclude={single_id})
         target = single
         if resolution.profile is not None:
