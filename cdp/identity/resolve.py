@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from cdp.crypto.envelope import Vault, vault
-from cdp.identity.merge import identity_policy, vetoed
-from cdp.identity.models import MatchKey
+from cdp.identity.merge import identity_policy
+from cdp.identity.models import MatchKey, MergeVeto
 from cdp.identity.normalize import (
     email_domain,
     first_name_keys,
@@ -173,13 +173,19 @@ def _identity_hits(session: Session, pairs: list[tuple[str, str]]) -> dict[tuple
     return hits
 
 
-def profile_fields(session: Session, profile: Profile, *, multi_profile: set[str] | None = None) -> MatchFields:
+def profile_fields(
+    session: Session,
+    profile: Profile,
+    *,
+    multi_profile: set[str] | None = None,
+    identities: list[Identity] | None = None,
+) -> MatchFields:
     golden = store.read_golden(session, profile)
     emails: set[str] = set()
     phones: set[str] = set()
     shared_e: set[str] = set()
     shared_p: set[str] = set()
-    for identity in store.identities_of(session, profile.id):
+    for identity in store.identities_of(session, profile.id) if identities is None else identities:
         if identity.kind not in (EMAIL, PHONE):
             continue
         value = store.identity_value(session, identity)
@@ -196,6 +202,33 @@ def profile_fields(session: Session, profile: Profile, *, multi_profile: set[str
         country=golden.get("country"),
         shared_emails=shared_e,
         shared_phones=shared_p,
+    )
+
+
+def _contact_identities(session: Session, profile_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Identity]]:
+    """Email and phone identities of many profiles in one query (scoring reads every candidate's)."""
+    out: dict[uuid.UUID, list[Identity]] = {pid: [] for pid in profile_ids}
+    if profile_ids:
+        rows = session.scalars(
+            select(Identity).where(col(Identity.profile_id).in_(profile_ids), col(Identity.kind).in_([EMAIL, PHONE]))
+        )
+        for identity in rows:
+            out[identity.profile_id].append(identity)
+    return out
+
+
+def _vetoed_profiles(session: Session, record_id: uuid.UUID, profile_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    vetoed_records = set(session.scalars(select(MergeVeto.record_b).where(MergeVeto.record_a == record_id))) | set(
+        session.scalars(select(MergeVeto.record_a).where(MergeVeto.record_b == record_id))
+    )
+    if not vetoed_records:
+        return set()
+    return set(
+        session.scalars(
+            select(SourceRecord.profile_id).where(
+                col(SourceRecord.id).in_(vetoed_records), col(SourceRecord.profile_id).in_(profile_ids)
+            )
+        )
     )
 
 
@@ -271,12 +304,16 @@ def resolve(
     profiles = list(
         session.scalars(select(Profile).where(col(Profile.id).in_(candidate_ids), col(Profile.merged_into).is_(None)))
     )
-    v.load_keys({p.id for p in profiles})
+    ids = {p.id for p in profiles}
+    v.load_keys(ids)
+    identities = _contact_identities(session, ids)
+    skip = _vetoed_profiles(session, record_id, ids) if record_id is not None else set()
     scored: list[Candidate] = []
     for profile in profiles:
-        if record_id is not None and vetoed(session, [record_id], _records_of(session, profile.id)):
+        if profile.id in skip:
             continue
-        scored.append(Candidate(profile, score(incoming, profile_fields(session, profile, multi_profile=multi), model)))
+        fields_b = profile_fields(session, profile, multi_profile=multi, identities=identities[profile.id])
+        scored.append(Candidate(profile, score(incoming, fields_b, model)))
     # Ties go to the oldest profile, so a replay in the same order (a rebuild) decides the same way.
     scored.sort(key=lambda c: (-c.score.weight, c.profile.created_at, str(c.profile.id)))
     merges = [c for c in scored if c.score.decision == "merge"]
@@ -286,10 +323,6 @@ def resolve(
         resolution.profile = merges[0].profile
         resolution.merge_with = merges[1:]
     return resolution
-
-
-def _records_of(session: Session, profile_id: uuid.UUID) -> list[uuid.UUID]:
-    return list(session.scalars(select(SourceRecord.id).where(SourceRecord.profile_id == profile_id)))
 
 
 def count_live_profiles(session: Session) -> int:

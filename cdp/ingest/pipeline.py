@@ -51,6 +51,7 @@ class RecordResult:
     profile_id: uuid.UUID | None = None
     quarantine_id: uuid.UUID | None = None
     reasons: list[dict[str, Any]] | None = None
+    warnings: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -168,7 +169,9 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
     stripped = {h.kind for h in hits if h.match_mode == "strip_identifier"}
     fields = checked.fields
     if stripped:
-        row = ValidRow(record, None if EMAIL in stripped else row.email, None if PHONE in stripped else row.phone)
+        row = ValidRow(
+            record, None if EMAIL in stripped else row.email, None if PHONE in stripped else row.phone, row.warnings
+        )
         fields = record_fields(row)
 
     checksum = _checksum(session, record)
@@ -236,7 +239,7 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
         resource_id=profile.id,
         details={"source": record.source, "outcome": outcome},
     )
-    return RecordResult(index, outcome, profile_id=profile.id)
+    return RecordResult(index, outcome, profile_id=profile.id, warnings=list(row.warnings) or None)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ class ValidRow:
     record: ContactRecord
     email: str | None
     phone: str | None
+    # Contact points that could not be used; the raw values stay in the (encrypted) source payload.
+    warnings: tuple[Reason, ...] = ()
 
 
 # Pydantic messages for these types quote part of the input; replace them with our own words.
@@ -70,34 +72,31 @@ def validate_row(source: str, row: object) -> ValidRow | list[Reason]:
     except ValidationError as exc:
         return _reasons(exc)
     reasons: list[Reason] = []
+    unusable: list[Reason] = []
     email = phone = None
     if record.email:
         try:
             email = normalize_email(record.email)
         except NormalizationError as exc:
-            reasons.append({"field": "email", "type": "invalid_email", "message": str(exc)})
+            unusable.append({"field": "email", "type": "invalid_email", "message": str(exc)})
     if record.phone:
         try:
             phone = normalize_phone(record.phone, record.country)
         except NormalizationError as exc:
-            reasons.append({"field": "phone", "type": "invalid_phone", "message": str(exc)})
+            unusable.append({"field": "phone", "type": "invalid_phone", "message": str(exc)})
+    if unusable and not (email or phone):
+        # Every contact point given is unusable: keep the row aside rather than store a contact we cannot reach.
+        reasons.extend(unusable)
     for i, consent in enumerate(record.consents):
-        if consent.channel == "email" and not record.email:
-            reasons.append(
-                {
-                    "field": f"consents.{i}.channel",
-                    "type": "no_contact_point",
-                    "message": "email consent without an email",
-                }
-            )
-        if consent.channel == "phone" and not record.phone:
-            reasons.append(
-                {
-                    "field": f"consents.{i}.channel",
-                    "type": "no_contact_point",
-                    "message": "phone consent without a phone",
-                }
-            )
+        for channel, value in (("email", email), ("phone", phone)):
+            if consent.channel == channel and not value:
+                reasons.append(
+                    {
+                        "field": f"consents.{i}.channel",
+                        "type": "no_contact_point",
+                        "message": f"{channel} consent without a usable {channel}",
+                    }
+                )
     if reasons:
         return reasons
-    return ValidRow(record=record, email=email, phone=phone)
+    return ValidRow(record=record, email=email, phone=phone, warnings=tuple(unusable))

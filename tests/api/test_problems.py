@@ -71,7 +71,7 @@ def test_bad_rows_are_quarantined_without_echoing_values(client: Any, api_keys: 
     rows: list[Any] = [
         {"external_id": SECRET, "observed_at": f"yesterday {SECRET}", "email": CANARY_EMAIL},
         contact_row(email="pii-canary@@example.test", last_name="Canaryson"),
-        contact_row(phone=SECRET, last_name="Canaryson"),
+        contact_row(email=None, phone=SECRET, last_name="Canaryson"),
         contact_row(country=SECRET),
         contact_row(consents=[{"purpose": SECRET, "status": "maybe", "occurred_at": CANARY_EMAIL}]),
         SECRET,
@@ -85,6 +85,17 @@ def test_bad_rows_are_quarantined_without_echoing_values(client: Any, api_keys: 
     assert [r["outcome"] for r in results] == ["quarantined"] * len(rows)
     for r in results:
         assert r["reasons"] and all({"field", "type", "message"} <= set(reason) for reason in r["reasons"])
+
+
+def test_an_unusable_phone_beside_a_good_email_is_a_warning_not_a_lost_contact(
+    client: Any, api_keys: dict[str, dict[str, str]]
+) -> None:
+    row = contact_row(phone=SECRET, last_name="Canaryson")
+    resp = client.post("/v1/ingest/crm", json=[row], headers=api_keys["connector"])
+    result = resp.json()["results"][0]
+    assert result["outcome"] == "created"
+    assert [(w["field"], w["type"]) for w in result["warnings"]] == [("phone", "invalid_phone")]
+    assert SECRET.lower() not in resp.text.lower()
 
 
 # --- size limits -------------------------------------------------------------------------------------

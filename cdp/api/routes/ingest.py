@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cdp.api.deps import Principal, RuntimeDep, SessionDep, require
 from cdp.errors import TooLarge
@@ -19,6 +19,9 @@ class RecordResultRead(BaseModel):
     profile_id: uuid.UUID | None = None
     quarantine_id: uuid.UUID | None = None
     reasons: list[dict[str, Any]] | None = None
+    warnings: list[dict[str, Any]] | None = Field(
+        None, description="Contact points that were unusable and not used for matching; the record was stored."
+    )
 
 
 class IngestResponse(BaseModel):

@@ -80,7 +80,7 @@ def test_bad_rows_are_quarantined_encrypted_with_reasons_and_the_batch_survives(
         contact_row(email="not-an-email"),
         "a string, not an object",
         contact_row(observed_at="2026-01-01T00:00:00"),  # no time zone
-        contact_row(phone="12"),
+        contact_row(email=None, phone="12"),
         contact_row(unknown_field=1),
         contact_row(),
     ]

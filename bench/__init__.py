@@ -1,0 +1,1 @@
+"""Benchmarks for cdp (not shipped with the package)."""

@@ -1,0 +1,3 @@
+from bench.identity.cli import main
+
+raise SystemExit(main())
