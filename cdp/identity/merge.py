@@ -68,8 +68,17 @@ def observations_of(session: Session, profile_id: uuid.UUID) -> list[Observation
     return out
 
 
-def refresh_golden(session: Session, profile: Profile, *, at: dt.datetime | None = None) -> dict[str, Any]:
-    golden, provenance, stage = compute_golden(observations_of(session, profile.id), identity_policy(session))
+def refresh_golden(
+    session: Session,
+    profile: Profile,
+    *,
+    at: dt.datetime | None = None,
+    observations: list[Observation] | None = None,
+) -> dict[str, Any]:
+    """Recompute the golden record; pass `observations` when they are already known (a brand-new profile)."""
+    if observations is None:
+        observations = observations_of(session, profile.id)
+    golden, provenance, stage = compute_golden(observations, identity_policy(session))
     store.write_golden(session, profile, golden, at=at or utcnow())
     profile.field_provenance = provenance
     if stage:

@@ -146,9 +146,13 @@ def _probe_keys(fields: MatchFields) -> set[tuple[str, str]]:
     return keys
 
 
-def replace_match_keys(session: Session, profile_id: uuid.UUID, fields: MatchFields) -> None:
+def replace_match_keys(session: Session, profile_id: uuid.UUID, fields: MatchFields, *, new: bool = False) -> None:
     wanted = _hashed(vault(session), blocking_keys(fields))
-    current = {(k.kind, k.key): k for k in session.scalars(select(MatchKey).where(MatchKey.profile_id == profile_id))}
+    current = (
+        {}
+        if new
+        else {(k.kind, k.key): k for k in session.scalars(select(MatchKey).where(MatchKey.profile_id == profile_id))}
+    )
     for pair, row in current.items():
         if pair not in wanted:
             session.delete(row)

@@ -30,6 +30,7 @@ from cdp.identity.resolve import (
     resolve,
 )
 from cdp.identity.scoring import MatchFields
+from cdp.identity.survivorship import Observation
 from cdp.ingest.quarantine import quarantine_row
 from cdp.ingest.records import ContactRecord
 from cdp.ingest.validate import ValidRow, validate_row
@@ -169,6 +170,8 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
     stripped = {h.kind for h in hits if h.match_mode == "strip_identifier"}
     fields = checked.fields
     if stripped:
+        # A suppressed shared identifier is dropped from the record itself, so it is never stored, even encrypted.
+        record = record.model_copy(update={k: None for k in stripped & {EMAIL, PHONE}})
         row = ValidRow(
             record, None if EMAIL in stripped else row.email, None if PHONE in stripped else row.phone, row.warnings
         )
@@ -228,8 +231,23 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
         source_record_id=source_record.id,
     )
     _store_history(session, profile, row, identities, source_record.id)
-    refresh_golden(session, profile, at=now)
-    replace_match_keys(session, profile.id, profile_fields(session, profile))
+    if outcome == "created":
+        # A brand-new profile has exactly this record: no need to read it back to compute its golden record.
+        observation = Observation(record.source, record.observed_at, record.model_dump(mode="json"))
+        golden = refresh_golden(session, profile, at=now, observations=[observation])
+        fields = fields_from_values(
+            emails=[row.email] if row.email else [],
+            phones=[row.phone] if row.phone else [],
+            first_name=golden.get("first_name"),
+            last_name=golden.get("last_name"),
+            company=golden.get("company"),
+            city=golden.get("city"),
+            country=golden.get("country"),
+        )
+        replace_match_keys(session, profile.id, fields, new=True)
+    else:
+        refresh_golden(session, profile, at=now)
+        replace_match_keys(session, profile.id, profile_fields(session, profile))
     session.flush()
     append(
         session,

@@ -120,6 +120,10 @@ def test_strip_mode_suppression_drops_only_that_identifier(session):
     assert result.results[0].outcome == "created"
     kinds = {i.kind for i in store.identities_of(session, result.results[0].profile_id)}
     assert kinds == {"external:crm", "phone"}
+    profile = session.get(Profile, result.results[0].profile_id)
+    assert "email" not in store.read_golden(session, profile)
+    record = store.source_records_of(session, profile.id)[0]
+    assert store.source_payload(session, record)["email"] is None
 
 
 def test_events_are_recorded_once_even_when_delivered_twice(session):
