@@ -171,7 +171,7 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
     fields = checked.fields
     if stripped:
         # A suppressed shared identifier is dropped from the record itself, so it is never stored, even encrypted.
-        record = record.model_copy(update={k: None for k in stripped & {EMAIL, PHONE}})
+        record = record.model_copy(update=dict.fromkeys(stripped & {EMAIL, PHONE}))
         row = ValidRow(
             record, None if EMAIL in stripped else row.email, None if PHONE in stripped else row.phone, row.warnings
         )
