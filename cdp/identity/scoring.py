@@ -27,6 +27,7 @@ EXACT = "exact"
 DIFFERENT = "different"
 EXACT_PERSONAL = "exact_personal"
 EXACT_SHARED = "exact_shared"
+LOCAL_PART = "local_part"  # emails only: same mailbox name at another domain (work vs personal address)
 NICKNAME = "nickname"
 JW_92 = "jw_0.92"
 JW_90 = "jw_0.90"
@@ -40,7 +41,7 @@ _IDENTIFIER_LEVELS = (EXACT_PERSONAL, EXACT_SHARED, DIFFERENT)
 # Non-missing levels of each field, best first. MISSING is implicit everywhere and always weighs 0.
 FIELD_LEVELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "email": _IDENTIFIER_LEVELS,
+        "email": (EXACT_PERSONAL, LOCAL_PART, EXACT_SHARED, DIFFERENT),
         "phone": _IDENTIFIER_LEVELS,
         "first_name": (EXACT, NICKNAME, JW_92, JW_80, DIFFERENT),
         "last_name": (EXACT, JW_92, JW_80, DIFFERENT),
@@ -72,7 +73,9 @@ _DEFAULT_LEVELS: dict[str, dict[str, tuple[float, float]]] = {
     "email": {
         EXACT_PERSONAL: (0.72, 1e-8),  # +26.10
         EXACT_SHARED: (0.03, 1.2e-4),  # +7.97
-        DIFFERENT: (0.35, 0.99988),  # -1.51
+        # "matthew.hughes@" at two domains; role and placeholder mailboxes never reach this level.
+        LOCAL_PART: (0.08, 2e-4),  # +8.64: "firstname.lastname" collides for namesakes
+        DIFFERENT: (0.27, 0.99988),  # -1.89
     },
     "phone": {
         EXACT_PERSONAL: (0.50, 5e-8),  # +23.25
@@ -340,6 +343,20 @@ def _swapped(a: MatchFields, b: MatchFields) -> bool:
     )
 
 
+def _local(email: str) -> str:
+    return email.rpartition("@")[0]
+
+
+def _email_level(a: MatchFields, b: MatchFields) -> str:
+    level = _identifier_level(a.emails, a.shared_emails, b.emails, b.shared_emails)
+    if level != DIFFERENT:
+        return level
+    # A personal mailbox name of some length (not "jo@", not "info@") at another domain.
+    locals_a = {_local(e) for e in a.emails - a.shared_emails if len(_local(e)) >= 6}
+    locals_b = {_local(e) for e in b.emails - b.shared_emails if len(_local(e)) >= 6}
+    return LOCAL_PART if locals_a & locals_b else DIFFERENT
+
+
 def compare(a: MatchFields, b: MatchFields) -> dict[str, str]:
     """The comparison vector of a pair: field -> level name (MISSING when either side lacks the field).
 
@@ -351,7 +368,7 @@ def compare(a: MatchFields, b: MatchFields) -> dict[str, str]:
     else:
         first, last = _first_name_level(a, b), _last_name_level(a.last_name, b.last_name)
     return {
-        "email": _identifier_level(a.emails, a.shared_emails, b.emails, b.shared_emails),
+        "email": _email_level(a, b),
         "phone": _identifier_level(a.phones, a.shared_phones, b.phones, b.shared_phones),
         "first_name": first,
         "last_name": last,
