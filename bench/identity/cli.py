@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         meta = json.loads((folder / "meta.json").read_text())
         for engine in engines:
-            print(f"running {engine} on {name} ({meta['records']} records) ...", file=sys.stderr)  # noqa: T201
+            print(f"running {engine} on {name} ({meta['records']} records) ...", file=sys.stderr)
             work = work_root / f"{name}-{engine}"
             work.mkdir(parents=True)
             base = {"dataset": name, "engine": engine, "records": meta["records"], "entities": meta["entities"]}
@@ -212,14 +212,14 @@ def main(argv: list[str] | None = None) -> int:
              f"{' (smoke)' if args.smoke else ''}; cluster-level pairwise P/R/F1 is the headline")  # fmt: skip
     _table(rows, title)
     for note in notes:
-        print(f"note: {note}")  # noqa: T201
-    print(  # noqa: T201
+        print(f"note: {note}")
+    print(
         "false-merge = share of planted hard-negative pairs (shared mailboxes, role addresses, household/switchboard "
         "phones, namesakes; dupehell: hard_neg records) that share a cluster. pair P/R/F1 '=cl': a clustering, "
         "same as cluster metrics. blocking PC: share of true pairs any Splink blocking rule makes a candidate "
         "(cdp: n/a until it exposes it)."
     )
-    print(f"results appended to {args.results}" + (f"; work in {work_root}" if args.keep_work else ""))  # noqa: T201
+    print(f"results appended to {args.results}" + (f"; work in {work_root}" if args.keep_work else ""))
     if not args.keep_work:
         import shutil
 

@@ -91,6 +91,6 @@ def ensure(name: str, size: int) -> Path:
     folder = dataset.folder(size)
     if not (folder / "meta.json").exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
-        print(f"generating {name} into {folder.relative_to(REPO_DIR)} ...", file=sys.stderr)  # noqa: T201
+        print(f"generating {name} into {folder.relative_to(REPO_DIR)} ...", file=sys.stderr)
         dataset.build(folder, size)
     return folder
