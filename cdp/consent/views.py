@@ -5,15 +5,13 @@ beyond those contact points (data minimisation, GDPR Art. 5(1)(c)).
 """
 
 import datetime as dt
-import uuid
 
 from sqlalchemy.orm import Session
-from sqlmodel import col, select
 
 from cdp.consent.ledger import states_of
 from cdp.db import utcnow
 from cdp.profiles import store
-from cdp.profiles.models import Identity, Profile
+from cdp.profiles.models import Profile
 from cdp.profiles.schemas import ConsentStateRead, IdentityRead, ProfileRead
 
 
@@ -65,14 +63,3 @@ def profile_view(session: Session, profile: Profile, *, consented_only: bool = F
         last_activity_at=profile.last_activity_at,
         view="consented" if consented_only else "full",
     )
-
-
-def search_profile_ids(session: Session, *, kind: str, blind_index: str, limit: int) -> list[uuid.UUID]:
-    rows = session.scalars(
-        select(Identity.profile_id)
-        .join(Profile, col(Profile.id) == col(Identity.profile_id))
-        .where(Identity.kind == kind, Identity.blind_index == blind_index, col(Profile.merged_into).is_(None))
-        .distinct()
-        .limit(limit)
-    )
-    return list(rows)

@@ -86,9 +86,7 @@ def record_fields(row: ValidRow) -> MatchFields:
 
 
 def _live(session: Session, profile_id: uuid.UUID) -> Profile:
-    profile = session.get(Profile, profile_id)
-    while profile is not None and profile.merged_into is not None:
-        profile = session.get(Profile, profile.merged_into)
+    profile = store.survivor_of(session, profile_id)
     if profile is None:
         raise RuntimeError("source record points at a missing profile")
     return profile

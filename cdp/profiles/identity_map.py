@@ -7,17 +7,14 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from cdp.crypto.envelope import vault
-from cdp.profiles.models import Profile, SourceRecord
-from cdp.profiles.store import source_payload
+from cdp.profiles.models import SourceRecord
+from cdp.profiles.store import source_payload, survivor_of
 
 
 def _survivor(session: Session, profile_id: uuid.UUID, cache: dict[uuid.UUID, uuid.UUID]) -> uuid.UUID:
     if profile_id not in cache:
-        profile = session.get(Profile, profile_id)
-        hops = 0
-        while profile is not None and profile.merged_into is not None and hops < 32:
-            profile, hops = session.get(Profile, profile.merged_into), hops + 1
-        cache[profile_id] = profile.id if profile is not None else profile_id
+        survivor = survivor_of(session, profile_id)
+        cache[profile_id] = survivor.id if survivor is not None else profile_id
     return cache[profile_id]
 
 

@@ -59,6 +59,16 @@ def write_golden(session: Session, profile: Profile, golden: dict[str, Any], *, 
     session.add(profile)
 
 
+def survivor_of(session: Session, profile_id: uuid.UUID) -> Profile | None:
+    """The live profile at the end of the `merged_into` chain (the profile itself if never merged)."""
+    profile = session.get(Profile, profile_id)
+    for _ in range(MAX_MERGE_HOPS):
+        if profile is None or profile.merged_into is None:
+            return profile
+        profile = session.get(Profile, profile.merged_into)
+    return None
+
+
 def get_profile_or_raise(session: Session, profile_id: uuid.UUID) -> Profile:
     """The live profile; a merged-away id raises ProfileMerged naming the survivor at the end of the chain."""
     profile = session.get(Profile, profile_id)
@@ -66,23 +76,20 @@ def get_profile_or_raise(session: Session, profile_id: uuid.UUID) -> Profile:
         raise ProfileNotFound(profile_id)
     if profile.merged_into is None:
         return profile
-    survivor = profile
-    for _ in range(MAX_MERGE_HOPS):
-        if survivor.merged_into is None:
-            break
-        nxt = session.get(Profile, survivor.merged_into)
-        if nxt is None:
-            raise ProfileNotFound(profile_id)
-        survivor = nxt
+    survivor = survivor_of(session, profile_id)
+    if survivor is None:
+        raise ProfileNotFound(profile_id)
     raise ProfileMerged(profile_id, survivor.id)
 
 
-def find_profile_ids_by_identity(session: Session, kind: str, blind_index: str) -> list[uuid.UUID]:
+def find_profile_ids_by_identity(session: Session, kind: str, blind_index: str, *, limit: int) -> list[uuid.UUID]:
+    """Live profiles holding this (kind, blind index): exact lookup by email, phone or external id."""
     rows = session.scalars(
         select(Identity.profile_id)
         .join(Profile, col(Profile.id) == col(Identity.profile_id))
         .where(Identity.kind == kind, Identity.blind_index == blind_index, col(Profile.merged_into).is_(None))
         .distinct()
+        .limit(limit)
     )
     return list(rows)
 

@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cdp.api.deps import Principal, RuntimeDep, SessionDep, require
 from cdp.api.pagination import Page
 from cdp.audit.log import append
-from cdp.consent.views import profile_view, search_profile_ids
+from cdp.consent.views import profile_view
 from cdp.crypto.envelope import vault
 from cdp.errors import InvalidInput
 from cdp.identity.normalize import NormalizationError, normalize_email, normalize_phone
 from cdp.profiles.schemas import ProfileRead
-from cdp.profiles.store import get_profile_or_raise
+from cdp.profiles.store import find_profile_ids_by_identity, get_profile_or_raise
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
@@ -73,7 +73,7 @@ def search_profiles(
         )
     except NormalizationError as exc:
         raise InvalidInput(str(exc), field="email" if body.email else "phone") from exc
-    ids = search_profile_ids(session, kind=kind, blind_index=vault(session).blind_index(kind, value), limit=body.limit)
+    ids = find_profile_ids_by_identity(session, kind, vault(session).blind_index(kind, value), limit=body.limit)
     views = [profile_view(session, get_profile_or_raise(session, pid)) for pid in ids]
     append(
         session,
