@@ -7,12 +7,12 @@ code and library changes. Entries carry ids, counts and field names only: never 
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -95,6 +95,63 @@ def append(
     session.add(entry)
     session.flush()
     return entry
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One entry of `append_many`: what `append` takes, minus the session."""
+
+    actor: Actor
+    action: str
+    resource_type: str
+    resource_id: object = None
+    details: Mapping[str, Any] | None = None
+    outcome: str = "ok"
+
+
+def append_many(session: Session, entries: Sequence[Pending], *, at: dt.datetime | None = None) -> None:
+    """Chain many entries with one read of the head and one executemany (a bulk import writes one per record)."""
+    if not entries:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    session.flush()
+    head = session.execute(
+        select(AuditEntry.seq, AuditEntry.hash).order_by(col(AuditEntry.seq).desc()).limit(1)
+    ).first()
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+    when = at or utcnow()
+    rows: list[dict[str, Any]] = []
+    stamp = when.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    for pending in entries:
+        details = dict(pending.details or {})
+        _check_no_personal_data(details)
+        seq += 1
+        row = {
+            "seq": seq,
+            "at": when,
+            "actor_id": pending.actor.id,
+            "actor_role": pending.actor.role,
+            "action": pending.action,
+            "resource_type": pending.resource_type,
+            "resource_id": None if pending.resource_id is None else str(pending.resource_id),
+            "outcome": pending.outcome,
+            "details": details,
+            "prev_hash": prev,
+        }
+        hashable: dict[str, Any] = {
+            "seq": seq,
+            "at": stamp,
+            "actor": {"id": row["actor_id"], "role": row["actor_role"]},
+            "action": row["action"],
+            "resource": {"type": row["resource_type"], "id": row["resource_id"]},
+            "outcome": row["outcome"],
+            "details": details,
+            "prev_hash": prev,
+        }
+        row["hash"] = prev = hashlib.sha256(prev.encode() + rfc8785.dumps(hashable)).hexdigest()
+        rows.append(row)
+    session.execute(insert(AuditEntry.__table__), rows)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,15 @@ ROLE_LOCAL_PARTS = frozenset(
 )
 
 
+# Pure functions called for every record and every golden recomputation; imports repeat the same values a lot.
+_CACHE = 65_536
+
+
 class NormalizationError(ValueError):
     """The value cannot be a contact point; the message never repeats the value."""
 
 
+@functools.lru_cache(maxsize=_CACHE)
 def normalize_email(raw: str) -> str:
     try:
         checked = email_validator.validate_email(
@@ -59,6 +64,7 @@ def normalize_email(raw: str) -> str:
     return f"{local.casefold()}@{checked.ascii_domain.lower()}"
 
 
+@functools.lru_cache(maxsize=_CACHE)
 def normalize_phone(raw: str, default_region: str | None) -> str:
     region = default_region.upper() if default_region else None
     try:
@@ -103,6 +109,7 @@ def _is_diacritic(ch: str) -> bool:
     return any(low <= code <= high for low, high in _DIACRITIC_BLOCKS)
 
 
+@functools.lru_cache(maxsize=_CACHE)
 def fold_text(value: str) -> str:
     decomposed = unicodedata.normalize("NFKD", value).casefold()
     chars: list[str] = []
@@ -141,6 +148,7 @@ _NAME_TITLES = frozenset(
 _NAME_SUFFIXES = frozenset({"jr", "jnr", "sr", "snr", "ii", "iii", "iv"})
 
 
+@functools.lru_cache(maxsize=_CACHE)
 def normalize_name(value: str | None) -> str | None:
     """Titles are dropped only from the front and suffixes only from the back.
 
@@ -162,6 +170,7 @@ def _nicknamer() -> NickNamer:
     return NickNamer()
 
 
+@functools.lru_cache(maxsize=_CACHE)
 def first_name_keys(first: str | None) -> frozenset[str]:
     """Blocking keys: two first names may be the same person's when their key sets intersect.
 
@@ -237,6 +246,7 @@ def _join_initials(tokens: list[str]) -> list[str]:
     return joined
 
 
+@functools.lru_cache(maxsize=_CACHE)
 def normalize_company(value: str | None) -> str | None:
     if value is None:
         return None

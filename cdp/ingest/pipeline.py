@@ -20,6 +20,7 @@ from cdp.audit.log import Actor, append
 from cdp.consent.ledger import record_consent
 from cdp.crypto.envelope import vault
 from cdp.db import utcnow
+from cdp.identity.batch import Incoming, plan_batch, stored_source_records
 from cdp.identity.merge import merge_profiles, record_identities, refresh_golden
 from cdp.identity.resolve import (
     fields_from_values,
@@ -31,6 +32,7 @@ from cdp.identity.resolve import (
 )
 from cdp.identity.scoring import MatchFields
 from cdp.identity.survivorship import Observation
+from cdp.ingest.bulk import write_plan
 from cdp.ingest.quarantine import quarantine_row
 from cdp.ingest.records import ContactRecord
 from cdp.ingest.validate import ValidRow, validate_row
@@ -258,6 +260,14 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
     return RecordResult(index, outcome, profile_id=profile.id, warnings=list(row.warnings) or None)
 
 
+def _suppression_relevant(session: Session, checked: "_Checked") -> bool:
+    record, row = checked.row.record, checked.row
+    identifiers = [(store.external_kind(record.source), record.external_id)]
+    identifiers += [(EMAIL, row.email)] if row.email else []
+    identifiers += [(PHONE, row.phone)] if row.phone else []
+    return bool(find_suppressions(session, identifiers))
+
+
 @dataclass(frozen=True)
 class _Checked:
     index: int
@@ -282,11 +292,11 @@ def ingest_batch(
             for k in record_lock_keys(v, c.fields, (store.external_kind(source), c.row.record.external_id))
         ],
     )
-    by_index = {c.index: c for c in valid}
+    outcomes: dict[int, RecordResult] = {}
     for index, row in enumerate(rows):
         checked = checked_rows[index]
-        with session.begin_nested():
-            if isinstance(checked, list):
+        if isinstance(checked, list):
+            with session.begin_nested():
                 entry = quarantine_row(session, source=source, row=row, reasons=checked)
                 append(
                     session,
@@ -296,9 +306,58 @@ def ingest_batch(
                     resource_id=entry.id,
                     details={"source": source, "reasons": [r["type"] for r in checked]},
                 )
-                result.results.append(RecordResult(index, "quarantined", quarantine_id=entry.id, reasons=checked))
-            else:
-                result.results.append(_ingest_valid(session, by_index[index], actor, now))
+            outcomes[index] = RecordResult(index, "quarantined", quarantine_id=entry.id, reasons=checked)
+
+    # New records (an external id not stored yet, first in this batch) are resolved together in memory and
+    # written set-based; updates, repeats within the batch and suppression hits go record by record.
+    external = {c.index: v.blind_index(store.external_kind(source), c.row.record.external_id) for c in valid}
+    stored = stored_source_records(session, source, sorted(set(external.values())))
+    fresh: list[_Checked] = []
+    slow: list[_Checked] = []
+    seen: set[str] = set()
+    for c in valid:
+        bidx = external[c.index]
+        if bidx in stored or bidx in seen or _suppression_relevant(session, c):
+            slow.append(c)
+        else:
+            fresh.append(c)
+        seen.add(bidx)
+    if fresh:
+        items = [
+            Incoming(
+                index=c.index,
+                fields=c.fields,
+                identifiers=record_identities(
+                    {
+                        "external_id": c.row.record.external_id,
+                        "email": c.row.email,
+                        "phone": c.row.phone,
+                        "country": c.row.record.country,
+                    },
+                    source,
+                ),
+                observation=Observation(source, c.row.record.observed_at, c.row.record.model_dump(mode="json")),
+            )
+            for c in fresh
+        ]
+        plan = plan_batch(session, items, now=now)
+        written = write_plan(
+            session,
+            plan,
+            source=source,
+            rows={c.index: c.row for c in fresh},
+            checksums={c.index: _checksum(session, c.row.record) for c in fresh},
+            actor=actor,
+            now=now,
+        )
+        warnings = {c.index: list(c.row.warnings) or None for c in fresh}
+        for w in written:
+            outcome: Outcome = "created" if w.outcome == "created" else "merged"
+            outcomes[w.index] = RecordResult(w.index, outcome, profile_id=w.profile_id, warnings=warnings[w.index])
+    for c in slow:
+        with session.begin_nested():
+            outcomes[c.index] = _ingest_valid(session, c, actor, now)
+    result.results = [outcomes[i] for i in sorted(outcomes)]
     log.info(
         "ingest.batch_done",
         extra={

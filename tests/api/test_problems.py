@@ -325,6 +325,8 @@ FORGED_CURSORS = {
     "after-10^30": _cursor({"after": 10**30}),
     "after-2^31": _cursor({"after": 2**31}),
 }
+
+
 @pytest.mark.parametrize(
     "name",
     list(FORGED_CURSORS),

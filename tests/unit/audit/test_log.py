@@ -17,8 +17,14 @@ ADMIN = Actor("key-123", "admin")
 
 
 def _append(session, n=1, **details):
-    return append(session, actor=ADMIN, action="profile.read", resource_type="profile", resource_id=f"p-{n}",
-                  details={"n": n, **details})
+    return append(
+        session,
+        actor=ADMIN,
+        action="profile.read",
+        resource_type="profile",
+        resource_id=f"p-{n}",
+        details={"n": n, **details},
+    )
 
 
 @pytest.fixture
@@ -75,8 +81,9 @@ def test_append_refuses_an_email_hidden_in_a_list(session):
         _append(session, targets=["p-1", "ada.lovelace@analytical.example"])
 
 
-@pytest.mark.parametrize("value", [{"email": "x"}, [["nested"]], b"bytes", dt.date(2026, 1, 1)],
-                         ids=["dict", "nested-list", "bytes", "date"])
+@pytest.mark.parametrize(
+    "value", [{"email": "x"}, [["nested"]], b"bytes", dt.date(2026, 1, 1)], ids=["dict", "nested-list", "bytes", "date"]
+)
 def test_append_refuses_non_scalar_details(session, value):
     with pytest.raises(TypeError, match="scalar"):
         _append(session, value=value)
@@ -100,10 +107,25 @@ def test_refused_details_write_nothing(session):
     ids=["whole-second", "microseconds", "non-utc-offset", "now"],
 )
 def test_hash_recomputed_from_the_reloaded_entry_equals_the_stored_hash(session, at):
-    details = {"count": 3, "ratio": 0.1, "big": 1e16, "flag": True, "none": None, "name": "Zoë ✓",
-               "fields": ["email", "first_name"], "neg": -2.5}
-    entry = append(session, actor=ADMIN, action="profile.exported", resource_type="profile",
-                   resource_id="p-1", details=details, at=at)
+    details = {
+        "count": 3,
+        "ratio": 0.1,
+        "big": 1e16,
+        "flag": True,
+        "none": None,
+        "name": "Zoë ✓",
+        "fields": ["email", "first_name"],
+        "neg": -2.5,
+    }
+    entry = append(
+        session,
+        actor=ADMIN,
+        action="profile.exported",
+        resource_type="profile",
+        resource_id="p-1",
+        details=details,
+        at=at,
+    )
     stored_hash, seq = entry.hash, entry.seq
     session.expunge(entry)
 

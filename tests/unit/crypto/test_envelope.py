@@ -79,7 +79,8 @@ def test_a_flipped_byte_anywhere_in_the_ciphertext_raises_integrity_error(sessio
 
 
 @pytest.mark.parametrize(
-    "keep", [-1, 29, 13, 1, 0],
+    "keep",
+    [-1, 29, 13, 1, 0],
     ids=["last-byte-cut", "minimum-length", "header-only", "format-byte-only", "empty"],
 )
 def test_truncated_ciphertext_raises_integrity_error(session, subject, keep):

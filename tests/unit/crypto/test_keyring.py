@@ -153,8 +153,9 @@ def test_keyring_from_env_makes_the_first_master_key_active_and_keeps_the_rest()
 def test_env_keys_take_precedence_over_the_key_file(tmp_path):
     path = tmp_path / "cdp.keys.json"
 
-    ring, created = load_keyring(key_file=path, master_keys=f"mk1:{MASTER}", blind_index_key=BLIND,
-                                 suppression_keys=f"1:{SUPPRESSION}")
+    ring, created = load_keyring(
+        key_file=path, master_keys=f"mk1:{MASTER}", blind_index_key=BLIND, suppression_keys=f"1:{SUPPRESSION}"
+    )
 
     assert ring.active_master_id == "mk1"
     assert created is False
