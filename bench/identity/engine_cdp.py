@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         for source, path in files.items():
             out = cdp("import", str(path), "--source", source, "--id-column", "record_id", "--format", "jsonl",
-                      "--chunk", "1000")  # fmt: skip
+                      "--chunk", "2000")  # fmt: skip
             if m := SUMMARY.search(out):
                 for part in m.group(2).split(", "):
                     name, _, n = part.rpartition(" ")
