@@ -40,6 +40,7 @@ JW_70 = "jw_0.70"
 GUARD_SHARED_ONLY = "shared_identifiers_only"
 GUARD_HOUSEHOLD = "household_phone"
 GUARD_HOUSEHOLD_EMAIL = "household_email"
+GUARD_PHONE_NAMES_DIFFER = "phone_names_differ"
 
 # Non-missing levels of each field, best first. MISSING is implicit everywhere and always weighs 0.
 FIELD_LEVELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -515,6 +516,15 @@ def _guard(levels: Mapping[str, str]) -> tuple[str, Decision] | None:
         if email != EXACT_PERSONAL:
             # A household landline: two people in one home. Sending every such pair to review would bury the queue.
             return GUARD_HOUSEHOLD, "distinct"
+    if (
+        phone == EXACT_PERSONAL
+        and email not in (EXACT_PERSONAL, TYPO)
+        and first in (JW_70, DIFFERENT)
+        and last in (JW_80, JW_70, DIFFERENT)
+    ):
+        # A number under two names that do not agree: company switchboards and shared lines are recorded as a
+        # contact's phone all the time, and people rarely mistype both their names.
+        return GUARD_PHONE_NAMES_DIFFER, "review"
     names_disagree = last in (JW_70, DIFFERENT) or first in (JW_80, JW_70, DIFFERENT)
     # No name on either side is treated like names that disagree: a role mailbox plus the same company and city
     # only shows the same organization, so two nameless web-form leads from info@ stay apart.

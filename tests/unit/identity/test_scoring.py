@@ -25,6 +25,7 @@ from cdp.identity.scoring import (
     FIELDS,
     GUARD_HOUSEHOLD,
     GUARD_HOUSEHOLD_EMAIL,
+    GUARD_PHONE_NAMES_DIFFER,
     GUARD_SHARED_ONLY,
     JW_70,
     JW_80,
@@ -346,6 +347,26 @@ def test_a_typo_in_the_city_is_weaker_than_the_same_city_but_still_agreement():
     assert compare(person(city="leeds"), person(city="london"))["city"] == DIFFERENT
     weights = DEFAULT_MODEL.weights["city"]
     assert weights[EXACT] > weights[JW_85] > 0
+
+
+def test_a_switchboard_number_under_two_unrelated_names_goes_to_review():
+    context = {"company": "wingtip capital", "city": "hamburg", "country": "DE"}
+    a = person("mateo", "byrne", phones={"+4930035579020"}, **context)
+    b = person("dick", "miller", phones={"+4930035579020"}, emails={"miller.richard@example.com"}, **context)
+
+    result = score(a, b)
+
+    assert result.weight >= DEFAULT_MODEL.merge_threshold
+    assert result.decision == "review"
+    assert result.guard == GUARD_PHONE_NAMES_DIFFER
+
+
+def test_a_shared_number_with_a_garbled_but_close_first_name_still_merges():
+    context = {"company": "oscorp", "city": "framingham", "country": "CN"}
+    a = person("enjami", "pazris", phones={"+15165550199"}, **context)
+    b = person("benjamin", "parish", phones={"+15165550199"}, **context)
+
+    assert score(a, b).decision == "merge"
 
 
 # --- explanations -----------------------------------------------------------------------------------------
