@@ -369,6 +369,13 @@ def test_a_shared_number_with_a_garbled_but_close_first_name_still_merges():
     assert score(a, b).decision == "merge"
 
 
+@pytest.mark.parametrize(("left", "right"), [("de la cruz", "delacruz"), ("o day", "oday"), ("joshu a", "joshua")])
+def test_names_equal_up_to_spacing_are_exact(left, right):
+    levels = compare(person(left, left), person(right, right))
+
+    assert (levels["first_name"], levels["last_name"]) == (EXACT, EXACT)
+
+
 # --- explanations -----------------------------------------------------------------------------------------
 
 
