@@ -118,8 +118,12 @@ def replay(folder: Path) -> tuple[dict[str, str], list[Miss], Counter[str]]:
             hits = {k: {live(p) for p in identity_owner[k]} for k in idents if identity_owner.get(k)}
             multi = {k for k, owners in hits.items() if len(owners) > 1}
             cands: set[int] = set().union(*hits.values()) if hits else set()
+            rows = 0
             for k in _probe_keys(fields):
                 cands |= key_owner.get(k, set())
+                rows += len(key_owner.get(k, ()))
+            counts["probe_rows>100"] += rows > 100
+            counts["candidates>25"] += len(cands) > 25
             shared_here = {v for (_, v) in multi}
             incoming = MatchFields(
                 **{
