@@ -432,6 +432,7 @@ def _address_names_either(a: MatchFields, b: MatchFields) -> bool:
 
 
 _LOCAL_SEPARATORS = re.compile(r"[._+\-0-9]+")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _local(email: str) -> str:
@@ -458,13 +459,16 @@ def _email_level(a: MatchFields, b: MatchFields) -> str:
 
 
 def _email_typo(left: str, right: str) -> bool:
-    """One slip in the mailbox name at the same domain, or up to two in the domain under the same name
-    ("gmial.com", "hotmial.co.uk"), but never a different top-level domain: ".com" vs ".co" is two companies.
+    """One slip in the letters of the mailbox name at the same domain, or up to two in the domain under the same
+    name ("gmial.com", "hotmial.co.uk"), but never a different top-level domain: ".com" vs ".co" is two companies.
+
+    Digits must agree: providers and companies number colliding mailboxes ("john.smith1@", "john.smith2@"), so a
+    different digit is another person's address far more often than a slip.
     """
     local_l, _, domain_l = left.rpartition("@")
     local_r, _, domain_r = right.rpartition("@")
     if domain_l == domain_r:
-        return _one_slip(local_l, local_r)
+        return _DIGITS.findall(local_l) == _DIGITS.findall(local_r) and _one_slip(local_l, local_r)
     if local_l != local_r or domain_l.rpartition(".")[2] != domain_r.rpartition(".")[2]:
         return False
     return OSA.distance(domain_l, domain_r, score_cutoff=2) <= 2
