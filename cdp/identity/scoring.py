@@ -522,13 +522,13 @@ def _guard(levels: Mapping[str, str]) -> tuple[str, Decision] | None:
     personal = email == EXACT_PERSONAL or phone == EXACT_PERSONAL
     shared = email == EXACT_SHARED or phone == EXACT_SHARED
     if first in (JW_70, DIFFERENT) and last in (EXACT, JW_92) and (personal or shared):
+        if phone in (EXACT_PERSONAL, EXACT_SHARED) and email != EXACT_PERSONAL:
+            # A household landline: two people in one home. Sending every such pair to review would bury the queue.
+            return GUARD_HOUSEHOLD, "distinct"
         if email in (EXACT_PERSONAL, EXACT_SHARED) and phone != EXACT_PERSONAL:
             # A family mailbox ("thenovaks@", one address for a couple): the same surname and two clearly
             # different first names on one address is how two people in one home look, not one person.
             return GUARD_HOUSEHOLD_EMAIL, "review"
-        if email != EXACT_PERSONAL:
-            # A household landline: two people in one home. Sending every such pair to review would bury the queue.
-            return GUARD_HOUSEHOLD, "distinct"
     if (
         phone == EXACT_PERSONAL
         and email not in (EXACT_PERSONAL, TYPO)
