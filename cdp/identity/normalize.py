@@ -339,3 +339,35 @@ def is_free_mail_domain(domain: str) -> bool:
         return False
     # brand.tld or brand.co.tld, never brand.some-company.tld
     return len(suffix) == 1 or (len(suffix) == 2 and suffix[0] in _SECOND_LEVEL_LABELS)
+
+
+_SOUNDEX_CODES = {
+    **dict.fromkeys("bfpv", "1"),
+    **dict.fromkeys("cgjkqsxz", "2"),
+    **dict.fromkeys("dt", "3"),
+    "l": "4",
+    **dict.fromkeys("mn", "5"),
+    "r": "6",
+}
+
+
+def soundex(name: str | None) -> str | None:
+    """American Soundex of a normalized name ("harrison", "harison" -> "h625"), for typo-tolerant blocking.
+
+    Only the Latin letters count; a name without any (another script) has no code and blocks on its spelling
+    alone. H and W do not separate letters of one code, vowels do (the census rule).
+    """
+    letters = [ch for ch in (name or "") if "a" <= ch <= "z"]
+    if not letters:
+        return None
+    code = letters[0]
+    last = _SOUNDEX_CODES.get(letters[0], "")
+    for ch in letters[1:]:
+        digit = _SOUNDEX_CODES.get(ch, "")
+        if digit and digit != last:
+            code += digit
+            if len(code) == 4:
+                break
+        if ch not in "hw":
+            last = digit
+    return code.ljust(4, "0")

@@ -27,6 +27,7 @@ from cdp.identity.normalize import (
     is_role_email,
     normalize_company,
     normalize_name,
+    soundex,
 )
 from cdp.identity.scoring import DEFAULT_MODEL, MatchFields, Score, ScoringModel, score
 from cdp.profiles import store
@@ -117,20 +118,40 @@ def blocking_keys(fields: MatchFields) -> set[tuple[str, str]]:
     """Name and company keys; identifiers block through their own blind indexes."""
     keys: set[tuple[str, str]] = set()
     last, first = fields.last_name, fields.first_name
+    first_keys = fields.first_name_keys or ({first} if first else set())
     if last:
-        for key in fields.first_name_keys or ({first} if first else set()):
+        sound = soundex(last)
+        for key in first_keys:
             keys.add(("fl", f"{last}|{key}"))
+            if sound:
+                keys.add(("fs", f"{sound}|{key}"))
         if fields.company:
             keys.add(("lc", f"{last}|{fields.company}"))
         for email in fields.emails - fields.shared_emails:
             domain = email_domain(email)
             if not is_free_mail_domain(domain):
                 keys.add(("ld", f"{last}|{domain}"))
+    for email in fields.emails - fields.shared_emails:
+        # The mailbox name alone: "j.kowalski@" at work and at home, or at a mistyped domain ("gmial.com").
+        local = email.rpartition("@")[0]
+        if len(local) >= 6:
+            keys.add(("lp", local))
+    if first and last and (sounds := _sound_key(first, last)):
+        # Both names by sound: a typo in the first name as well as in the last ("benjamni camens").
+        keys.add(("ss", sounds))
+    if fields.company:
+        for key in first_keys:
+            keys.add(("fc", f"{key}|{fields.company}"))
     if first and last:
         keys.add(
             ("lf", f"{first}|{last}")
         )  # the swapped-name probe: stored as (first, last), looked up as (last, first)
     return keys
+
+
+def _sound_key(first: str, last: str) -> str | None:
+    first_code, last_code = soundex(first), soundex(last)
+    return f"{first_code}|{last_code}" if first_code and last_code else None
 
 
 def _hashed(v: Vault, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -143,6 +164,8 @@ def _probe_keys(fields: MatchFields) -> set[tuple[str, str]]:
         for key in first_name_keys(fields.last_name) or {fields.last_name}:
             keys.add(("fl", f"{fields.first_name}|{key}"))
         keys.add(("lf", f"{fields.last_name}|{fields.first_name}"))
+        if sounds := _sound_key(fields.last_name, fields.first_name):
+            keys.add(("ss", sounds))
     return keys
 
 

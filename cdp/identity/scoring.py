@@ -12,13 +12,14 @@ its u says, and it drags the other fields along (same company, same surname, sam
 
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 Decision = Literal["merge", "review", "distinct"]
 
@@ -28,25 +29,28 @@ DIFFERENT = "different"
 EXACT_PERSONAL = "exact_personal"
 EXACT_SHARED = "exact_shared"
 LOCAL_PART = "local_part"  # emails only: same mailbox name at another domain (work vs personal address)
+TYPO = "typo"  # one typing slip apart: an address or a number someone typed by hand
 NICKNAME = "nickname"
 JW_92 = "jw_0.92"
 JW_90 = "jw_0.90"
+JW_85 = "jw_0.85"
 JW_80 = "jw_0.80"
+JW_70 = "jw_0.70"
 
 GUARD_SHARED_ONLY = "shared_identifiers_only"
 GUARD_HOUSEHOLD = "household_phone"
-
-_IDENTIFIER_LEVELS = (EXACT_PERSONAL, EXACT_SHARED, DIFFERENT)
+GUARD_HOUSEHOLD_EMAIL = "household_email"
+GUARD_PHONE_NAMES_DIFFER = "phone_names_differ"
 
 # Non-missing levels of each field, best first. MISSING is implicit everywhere and always weighs 0.
 FIELD_LEVELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "email": (EXACT_PERSONAL, LOCAL_PART, EXACT_SHARED, DIFFERENT),
-        "phone": _IDENTIFIER_LEVELS,
-        "first_name": (EXACT, NICKNAME, JW_92, JW_80, DIFFERENT),
-        "last_name": (EXACT, JW_92, JW_80, DIFFERENT),
+        "email": (EXACT_PERSONAL, TYPO, LOCAL_PART, EXACT_SHARED, DIFFERENT),
+        "phone": (EXACT_PERSONAL, TYPO, EXACT_SHARED, DIFFERENT),
+        "first_name": (EXACT, NICKNAME, JW_92, JW_80, JW_70, DIFFERENT),
+        "last_name": (EXACT, JW_92, JW_80, JW_70, DIFFERENT),
         "company": (EXACT, JW_90, DIFFERENT),
-        "city": (EXACT, DIFFERENT),
+        "city": (EXACT, JW_85, DIFFERENT),
         "country": (EXACT, DIFFERENT),
     }
 )
@@ -64,47 +68,68 @@ FIELDS: tuple[str, ...] = tuple(FIELD_LEVELS)
 #   u ~ (1/300) / 300k ~ 1e-8; phones are shared more (households, recycled numbers: ~1 in 70), so 5e-8.
 #   Shared identifiers get about +8 bits: real evidence, never enough alone against a prior of -19.9 bits.
 # - m for identifiers: the same person gives the same email across sources about 2 times in 3 (work versus
-#   personal address is the usual split) and the same phone about half the time. The email "different" m
-#   and the merge threshold were tuned on the 500-record cdp-synth split of bench/identity; results are
+#   personal address is the usual split) and the same phone about half the time. EM over blocked pairs
+#   (`train_m_probabilities`, cdp-synth 3k, email-blocked and name-blocked passes) put "different email" at
+#   ~0.33; 0.37 is used, since a profile that gathers several sources holds work and personal addresses.
+#   The merge threshold was tuned on the 500-record cdp-synth split of bench/identity; results are
 #   reported on other sizes and data sets. The threshold is probability 0.8, not 0.5: on that split 0.5 gained
 #   recall at equal precision, but a wrong merge shows one person's data on another's profile, so we keep a
 #   margin for data unlike the tuning split.
+# - Fuzzy name levels: u from random record pairs (`estimate_u_probabilities`' method) on two unrelated data
+#   sets, cdp-synth and FEBRL3, which agreed: Jaro-Winkler >= 0.92 between different people's first names
+#   ~0.001, 0.80-0.92 ~0.005, 0.70-0.80 ~0.02 (surnames ~0.001 / 0.003 / 0.015). The u here are set above
+#   those (x1.5-2.5, real name lists are wider but a CRM is noisier), so a near-miss name counts for a little,
+#   not for nothing (the old JW_80 u of 0.03 made it weigh 0). A 0.70 name is neutral: far more often a
+#   garbled name (OCR, field truncation) than agreement, never counted as disagreement either.
+# - TYPO levels (one slip in an address or number) sit below exact and near the shared levels: a slip is
+#   strong evidence, but numbered namesake mailboxes and neighbouring numbers are one slip apart too.
 #
 #   field -> level -> (m, u), with the resulting weight log2(m/u) in bits beside each level.
 _DEFAULT_LEVELS: dict[str, dict[str, tuple[float, float]]] = {
     "email": {
-        EXACT_PERSONAL: (0.72, 1e-8),  # +26.10
+        EXACT_PERSONAL: (0.62, 1e-8),  # +25.89
         EXACT_SHARED: (0.03, 1.2e-4),  # +7.97
+        # One edit apart ("gmial.com", "jsmtih@"): web forms and CRM data entry are typed by hand. Numbered
+        # namesake addresses ("john.smith1@" and "john.smith2@") are one edit apart too, so far below exact.
+        TYPO: (0.02, 2e-5),  # +9.97
         # "matthew.hughes@" at two domains; role and placeholder mailboxes never reach this level.
         LOCAL_PART: (0.08, 2e-4),  # +8.64: "firstname.lastname" collides for namesakes
-        DIFFERENT: (0.27, 0.99988),  # -1.89
+        DIFFERENT: (0.37, 0.99988),  # -1.43
     },
     "phone": {
         EXACT_PERSONAL: (0.50, 5e-8),  # +23.25
+        # One digit wrong or two swapped: a number typed by hand. Numbers are dense (a neighbour's number is one
+        # digit away), so this is evidence like a shared number, not like an exact one.
+        TYPO: (0.03, 1e-4),  # +8.23
         EXACT_SHARED: (0.05, 2e-4),  # +7.97
-        DIFFERENT: (0.45, 0.9998),  # -1.15
+        DIFFERENT: (0.42, 0.9997),  # -1.25
     },
     "first_name": {
-        EXACT: (0.82, 0.012),  # +6.09
+        EXACT: (0.80, 0.012),  # +6.06
         NICKNAME: (0.07, 0.004),  # +4.13
-        JW_92: (0.04, 0.004),  # +3.32
-        JW_80: (0.03, 0.03),  # 0.00
+        JW_92: (0.04, 0.0025),  # +4.00
+        JW_80: (0.03, 0.008),  # +1.91
+        JW_70: (0.02, 0.025),  # -0.32: "ana" / "anaireo", "jndrea" / "andrea"; also "elena" / "clara"
         DIFFERENT: (0.04, 0.95),  # -4.57
     },
     "last_name": {
-        EXACT: (0.85, 0.004),  # +7.73
-        JW_92: (0.06, 0.003),  # +4.32
-        JW_80: (0.03, 0.018),  # +0.74
-        DIFFERENT: (0.06, 0.975),  # -4.02
+        EXACT: (0.83, 0.004),  # +7.70
+        JW_92: (0.06, 0.002),  # +4.91
+        JW_80: (0.03, 0.006),  # +2.32
+        JW_70: (0.02, 0.02),  # 0.00
+        DIFFERENT: (0.06, 0.97),  # -4.01
     },
     "company": {
-        EXACT: (0.60, 0.01),  # +5.91
+        # u: P(two random contacts share an employer) is the sum of squared company shares; B2B contact bases are
+        # long-tailed (many small accounts), ~0.005 rather than the 0.01 of a CRM dominated by a few accounts.
+        EXACT: (0.60, 0.005),  # +6.91
         JW_90: (0.12, 0.01),  # +3.58
         DIFFERENT: (0.28, 0.98),  # -1.81
     },
     "city": {
         EXACT: (0.75, 0.04),  # +4.23
-        DIFFERENT: (0.25, 0.96),  # -1.94
+        JW_85: (0.05, 0.004),  # +3.64: "parramaxta", "gawler qest", "knvxville": city names typed by hand
+        DIFFERENT: (0.20, 0.956),  # -2.26
     },
     "country": {
         EXACT: (0.96, 0.45),  # +1.09
@@ -300,25 +325,43 @@ def _first_name_level(a: MatchFields, b: MatchFields) -> str:
     left, right = a.first_name, b.first_name
     if not left or not right:
         return MISSING
-    if left == right:
+    if _same_name(left, right):
         return EXACT
-    if not a.first_name_keys.isdisjoint(b.first_name_keys):
+    if not a.first_name_keys.isdisjoint(b.first_name_keys) or _abbreviates(left, right):
         return NICKNAME
-    similarity = JaroWinkler.similarity(left, right, score_cutoff=0.80)
+    return _name_similarity_level(left, right)
+
+
+def _name_similarity_level(left: str, right: str) -> str:
+    similarity = JaroWinkler.similarity(left, right, score_cutoff=0.70)
     if similarity >= 0.92:
         return JW_92
-    return JW_80 if similarity >= 0.80 else DIFFERENT
+    if similarity >= 0.80:
+        return JW_80
+    return JW_70 if similarity >= 0.70 else DIFFERENT
+
+
+def _abbreviates(left: str, right: str) -> bool:
+    """One name is a short form the other starts with: "chris"/"christopher", "alex"/"alexandra", "kat"/"katherine".
+
+    People shorten their own first name on forms far more often than the nickname list knows; three letters at least,
+    so "al" or "jo" (a dozen names each) stay a plain Jaro-Winkler comparison.
+    """
+    short, long = sorted((left, right), key=len)
+    return len(short) >= 3 and long.startswith(short)
+
+
+def _same_name(left: str, right: str) -> bool:
+    """Equal up to spacing: "de la cruz" / "delacruz", "o day" (from O'Day) / "oday", "mc donald" / "mcdonald"."""
+    return left == right or left.replace(" ", "") == right.replace(" ", "")
 
 
 def _last_name_level(left: str | None, right: str | None) -> str:
     if not left or not right:
         return MISSING
-    if left == right:
+    if _same_name(left, right):
         return EXACT
-    similarity = JaroWinkler.similarity(left, right, score_cutoff=0.80)
-    if similarity >= 0.92:
-        return JW_92
-    return JW_80 if similarity >= 0.80 else DIFFERENT
+    return _name_similarity_level(left, right)
 
 
 def _company_level(left: str | None, right: str | None) -> str:
@@ -327,6 +370,14 @@ def _company_level(left: str | None, right: str | None) -> str:
     if left == right:
         return EXACT
     return JW_90 if JaroWinkler.similarity(left, right, score_cutoff=0.90) >= 0.90 else DIFFERENT
+
+
+def _city_level(left: str | None, right: str | None) -> str:
+    if not left or not right:
+        return MISSING
+    if left == right:
+        return EXACT
+    return JW_85 if JaroWinkler.similarity(left, right, score_cutoff=0.85) >= 0.85 else DIFFERENT
 
 
 def _exact_level(left: str | None, right: str | None) -> str:
@@ -345,37 +396,118 @@ def _swapped(a: MatchFields, b: MatchFields) -> bool:
     )
 
 
+def _crossed(a: MatchFields, b: MatchFields) -> bool:
+    """Both names agree when compared crosswise: a swap with a typo on top ("grace futcher" and "futcher grce").
+
+    Scored like an exact swap, at the Jaro-Winkler >= 0.92 level for both names.
+    """
+    first = _last_name_level(a.first_name, b.last_name)
+    last = _last_name_level(a.last_name, b.first_name)
+    return first in (EXACT, JW_92) and last in (EXACT, JW_92)
+
+
+def _address_names_either(a: MatchFields, b: MatchFields) -> bool:
+    """A personal address both sides hold spells out one side's first name: "madison.dixon@", "madisondixon11@",
+    "dixon.madison@", or the initial-and-surname convention "mdixon@".
+
+    Then the address is that person's own, and a different first-name field on the other side is more likely a
+    middle name, a typo or a wrong field than a second person: the first name scores as a near match (JW_80)
+    instead of a disagreement. Only used when the surnames agree; it never rescues a different surname.
+    A family mailbox ("thenovaks@", "smithfamily@") names no one and keeps the disagreement.
+    """
+    common = (a.emails & b.emails) - a.shared_emails - b.shared_emails
+    if not common:
+        return False
+    for email in common:
+        local = _local(email)
+        tokens = set(_LOCAL_SEPARATORS.split(local))
+        for side in (a, b):
+            first = (side.first_name or "").replace(" ", "")
+            last = (side.last_name or "").replace(" ", "")
+            if len(first) >= 3 and (local.startswith(first) or first in tokens):
+                return True
+            if first and len(last) >= 3 and local.startswith(first[0] + last):
+                return True
+    return False
+
+
+_LOCAL_SEPARATORS = re.compile(r"[._+\-0-9]+")
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def _local(email: str) -> str:
     return email.rpartition("@")[0]
+
+
+def _one_slip(left: str, right: str) -> bool:
+    """One substitution, insertion, deletion or swap of neighbours (optimal string alignment distance 1)."""
+    return OSA.distance(left, right, score_cutoff=1) <= 1
 
 
 def _email_level(a: MatchFields, b: MatchFields) -> str:
     level = _identifier_level(a.emails, a.shared_emails, b.emails, b.shared_emails)
     if level != DIFFERENT:
         return level
-    # A personal mailbox name of some length (not "jo@", not "info@") at another domain.
-    locals_a = {_local(e) for e in a.emails - a.shared_emails if len(_local(e)) >= 6}
-    locals_b = {_local(e) for e in b.emails - b.shared_emails if len(_local(e)) >= 6}
+    # Personal mailboxes of some length (not "jo@", not "info@"): a typo, or the same name at another domain.
+    personal_a = [e for e in a.emails - a.shared_emails if len(_local(e)) >= 6]
+    personal_b = [e for e in b.emails - b.shared_emails if len(_local(e)) >= 6]
+    if any(_email_typo(x, y) for x in personal_a for y in personal_b):
+        return TYPO
+    locals_a = {_local(e) for e in personal_a}
+    locals_b = {_local(e) for e in personal_b}
     return LOCAL_PART if locals_a & locals_b else DIFFERENT
+
+
+def _email_typo(left: str, right: str) -> bool:
+    """One slip in the letters of the mailbox name at the same domain, or up to two in the domain under the same
+    name ("gmial.com", "hotmial.co.uk"), but never a different top-level domain: ".com" vs ".co" is two companies.
+
+    Digits must agree: providers and companies number colliding mailboxes ("john.smith1@", "john.smith2@"), so a
+    different digit is another person's address far more often than a slip.
+    """
+    local_l, _, domain_l = left.rpartition("@")
+    local_r, _, domain_r = right.rpartition("@")
+    if domain_l == domain_r:
+        return _DIGITS.findall(local_l) == _DIGITS.findall(local_r) and _one_slip(local_l, local_r)
+    if local_l != local_r or domain_l.rpartition(".")[2] != domain_r.rpartition(".")[2]:
+        return False
+    return OSA.distance(domain_l, domain_r, score_cutoff=2) <= 2
+
+
+def _phone_level(a: MatchFields, b: MatchFields) -> str:
+    level = _identifier_level(a.phones, a.shared_phones, b.phones, b.shared_phones)
+    if level != DIFFERENT:
+        return level
+    personal_a = a.phones - a.shared_phones
+    personal_b = b.phones - b.shared_phones
+    # E.164 strings: same country code and length, one digit wrong or two neighbours swapped.
+    if any(len(x) == len(y) >= 9 and x[:3] == y[:3] and _one_slip(x, y) for x in personal_a for y in personal_b):
+        return TYPO
+    return DIFFERENT
 
 
 def compare(a: MatchFields, b: MatchFields) -> dict[str, str]:
     """The comparison vector of a pair: field -> level name (MISSING when either side lacks the field).
 
-    First and last name swapped between the two sides score both name fields at the Jaro-Winkler >= 0.92
-    level: strong evidence, but less than two exact names, since a swap is also how two relatives can look.
+    First and last name swapped between the two sides (exactly, or each within Jaro-Winkler 0.92 crosswise)
+    score both name fields at the Jaro-Winkler >= 0.92 level: strong evidence, but less than two exact names,
+    since a swap is also how two relatives can look.
     """
     if _swapped(a, b):
         first, last = JW_92, JW_92
     else:
         first, last = _first_name_level(a, b), _last_name_level(a.last_name, b.last_name)
+        if first in (JW_70, DIFFERENT) and last in (JW_70, DIFFERENT) and _crossed(a, b):
+            first, last = JW_92, JW_92
+        elif first in (JW_70, DIFFERENT) and last in (EXACT, JW_92, JW_80) and _address_names_either(a, b):
+            first = JW_80
     return {
         "email": _email_level(a, b),
-        "phone": _identifier_level(a.phones, a.shared_phones, b.phones, b.shared_phones),
+        "phone": _phone_level(a, b),
         "first_name": first,
         "last_name": last,
         "company": _company_level(a.company, b.company),
-        "city": _exact_level(a.city, b.city),
+        "city": _city_level(a.city, b.city),
         "country": _exact_level(a.country, b.country),
     }
 
@@ -387,17 +519,26 @@ def _guard(levels: Mapping[str, str]) -> tuple[str, Decision] | None:
     """The guard that applies to this comparison vector and the best decision it still allows."""
     email, phone = levels["email"], levels["phone"]
     first, last = levels["first_name"], levels["last_name"]
-    if (
-        first == DIFFERENT
-        and last in (EXACT, JW_92)
-        and phone in (EXACT_PERSONAL, EXACT_SHARED)
-        and email != EXACT_PERSONAL
-    ):
-        # A household landline: two people in one home. Sending every such pair to review would bury the queue.
-        return GUARD_HOUSEHOLD, "distinct"
     personal = email == EXACT_PERSONAL or phone == EXACT_PERSONAL
     shared = email == EXACT_SHARED or phone == EXACT_SHARED
-    names_disagree = last == DIFFERENT or first in (JW_80, DIFFERENT)
+    if first in (JW_70, DIFFERENT) and last in (EXACT, JW_92) and (personal or shared):
+        if phone in (EXACT_PERSONAL, EXACT_SHARED) and email != EXACT_PERSONAL:
+            # A household landline: two people in one home. Sending every such pair to review would bury the queue.
+            return GUARD_HOUSEHOLD, "distinct"
+        if email in (EXACT_PERSONAL, EXACT_SHARED) and phone != EXACT_PERSONAL:
+            # A family mailbox ("thenovaks@", one address for a couple): the same surname and two clearly
+            # different first names on one address is how two people in one home look, not one person.
+            return GUARD_HOUSEHOLD_EMAIL, "review"
+    if (
+        phone == EXACT_PERSONAL
+        and email not in (EXACT_PERSONAL, TYPO)
+        and first in (JW_70, DIFFERENT)
+        and last in (JW_80, JW_70, DIFFERENT)
+    ):
+        # A number under two names that do not agree: company switchboards and shared lines are recorded as a
+        # contact's phone all the time, and people rarely mistype both their names.
+        return GUARD_PHONE_NAMES_DIFFER, "review"
+    names_disagree = last in (JW_70, DIFFERENT) or first in (JW_80, JW_70, DIFFERENT)
     # No name on either side is treated like names that disagree: a role mailbox plus the same company and city
     # only shows the same organization, so two nameless web-form leads from info@ stay apart.
     nameless = first == MISSING and last == MISSING

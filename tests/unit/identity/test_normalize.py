@@ -14,6 +14,7 @@ from cdp.identity.normalize import (
     normalize_email,
     normalize_name,
     normalize_phone,
+    soundex,
 )
 
 # --- fold_text -------------------------------------------------------------------------------------------------
@@ -364,3 +365,34 @@ def test_is_free_mail_domain(domain: str) -> None:
 )
 def test_is_free_mail_domain_company_domains_are_not(domain: str) -> None:
     assert not is_free_mail_domain(domain)
+
+
+# --- soundex (typo-tolerant blocking) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("robert", "r163"),
+        ("rupert", "r163"),
+        ("tymczak", "t522"),
+        ("pfister", "p236"),  # the first letter's own code is not repeated
+        ("ashcraft", "a261"),  # h does not separate two letters of one code
+        ("lee", "l000"),
+        ("o brien", "o165"),  # the space of a folded name is ignored
+    ],
+)
+def test_soundex_follows_the_census_rules(name: str, code: str) -> None:
+    assert soundex(name) == code
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("harison", "harrison"), ("tnaka", "tanaka"), ("schhroeder", "schroeder")]
+)
+def test_soundex_gives_common_surname_typos_the_same_code(typed: str, meant: str) -> None:
+    assert soundex(typed) == soundex(meant)
+
+
+@pytest.mark.parametrize("name", [None, "", "李", "123"])
+def test_soundex_of_a_name_without_latin_letters_is_none(name: str | None) -> None:
+    assert soundex(name) is None
