@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
         id_column: str = typer.Option(..., help="Column holding the source's own record id"),
         fmt: str = typer.Option(None, "--format", help="csv or jsonl (default: from the file extension)"),
         map_: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map email=Email Address"),
-        chunk: int = typer.Option(2000, min=1, max=20_000, help="Records per transaction (one batch resolved together)"),
+        chunk: int = typer.Option(2000, min=1, max=20_000, help="Records per transaction, resolved together"),
         dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count, write nothing"),
     ) -> None:
         """Import contacts; bad rows are quarantined with reasons, and each chunk commits on its own."""
