@@ -4,10 +4,12 @@ Errors name the file, the line and the problem in one line, so `cdp policies che
 can refuse a bad file without a traceback.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import isodate
 import yaml
 
 from cdp.errors import InvalidInput
@@ -82,10 +84,137 @@ class IdentityPolicy:
 
 
 @dataclass(frozen=True)
+class Duration:
+    """An ISO 8601 duration as written in a policy (P24M, P30D); months are calendar months."""
+
+    text: str
+    months: int = 0
+    delta: dt.timedelta = dt.timedelta(0)
+
+    def after(self, when: dt.datetime) -> dt.datetime:
+        shifted: dt.datetime = when + isodate.Duration(months=self.months) if self.months else when
+        return shifted + self.delta
+
+    def before(self, when: dt.datetime) -> dt.datetime:
+        shifted: dt.datetime = when - isodate.Duration(months=self.months) if self.months else when
+        return shifted - self.delta
+
+    def __str__(self) -> str:
+        return self.text
+
+
+LAWFUL_BASES = ("consent", "legitimate_interest", "contract", "legal_obligation")
+CHANNELS = ("email", "phone", "sms", "any")
+CONSENT_TYPES = ("expressed", "explicitly_expressed", "implied", "soft_opt_in")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What the person was told: the privacy notice in force when they acted."""
+
+    id: str
+    version: str
+    effective_from: dt.date
+    url: str | None = None
+    text: str | None = None
+    sha256: str | None = None
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Purpose:
+    id: str
+    title: str
+    lawful_basis: str
+    channels: tuple[str, ...]
+    consent_required: bool  # explicit opt-in before any processing under this purpose
+    consent_types_accepted: tuple[str, ...]
+    consent_validity: Duration | None  # a grant lapses after this; None: until withdrawn (non-consent bases)
+    direct_marketing: bool = False  # an Art. 21(2) objection withdraws it
+    sale_or_share: bool = False  # a Sec-GPC: 1 signal refuses it (CCPA/CPRA)
+    profiling: bool = False  # a Sec-GPC: 1 signal refuses it too
+    retention: str | None = None  # a rule id in retention.yaml
+    recipients: tuple[str, ...] = ()
+    data_categories: tuple[str, ...] = ()
+    jurisdictions: tuple[str, ...] = ()
+    notices: tuple[Notice, ...] = ()
+
+    def expires_at(self, occurred_at: dt.datetime) -> dt.datetime | None:
+        return None if self.consent_validity is None else self.consent_validity.after(occurred_at)
+
+    def notice_at(self, when: dt.date) -> Notice | None:
+        """The notice version in force on `when` (the latest one that took effect by then)."""
+        current = [n for n in self.notices if n.effective_from <= when]
+        return max(current, key=lambda n: n.effective_from) if current else None
+
+    def covers(self, channel: str) -> bool:
+        return "any" in self.channels or channel in self.channels or channel == "any"
+
+
+RETENTION_TARGETS = ("profile", "source_record", "event", "quarantine", "consent_event", "privacy_request")
+RETENTION_TRIGGERS = (
+    "last_activity",  # profile.last_activity_at
+    "created",  # the row's creation / first receipt
+    "consent_ended",  # every consent-basis purpose withdrawn, expired or objected, and no other basis live
+    "relationship_ended",  # an event of `event_type` (e.g. contract_ended) on the profile
+    "occurred",  # event.occurred_at
+    "received",  # source_record.received_at / quarantine received
+    "completed",  # privacy_request.completed_at
+)
+RETENTION_ACTIONS = ("erase", "delete_rows", "anonymize", "minimise")
+RETENTION_EXEMPTIONS = ("legal_hold", "restriction", "open_privacy_request")
+# What each action may be applied to: erasing is for people; rows are deleted or minimised.
+_ACTIONS_FOR: dict[str, tuple[str, ...]] = {
+    "profile": ("erase", "anonymize"),
+    "source_record": ("delete_rows", "minimise"),
+    "event": ("delete_rows",),
+    "quarantine": ("delete_rows",),
+    "consent_event": ("delete_rows",),
+    "privacy_request": ("minimise", "delete_rows"),
+}
+_WHERE_KEYS: dict[str, tuple[str, ...]] = {
+    "profile": ("lifecycle_stage", "source", "unconsented"),
+    "source_record": ("source",),
+    "event": ("type", "source"),
+    "quarantine": ("source",),
+    "consent_event": ("purpose",),
+    "privacy_request": ("type",),
+}
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    id: str
+    description: str
+    target: str
+    trigger: str
+    keep_for: Duration
+    action: str
+    where: dict[str, tuple[str, ...] | bool] = field(default_factory=dict)
+    event_type: str | None = None  # for trigger relationship_ended
+    statutory: bool = False  # kept for a legal obligation: erasure requests restrict instead
+
+    def cutoff(self, now: dt.datetime) -> dt.datetime:
+        """Rows whose trigger time is before this are due."""
+        return self.keep_for.before(now)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    rules: tuple[RetentionRule, ...] = ()
+    exemptions: tuple[str, ...] = RETENTION_EXEMPTIONS
+
+    def rule(self, rule_id: str) -> RetentionRule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+@dataclass(frozen=True)
 class Policies:
     directory: Path
     access: AccessPolicy
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
+    purposes: dict[str, Purpose] = field(default_factory=dict)
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
 
 class _Doc:
@@ -195,11 +324,258 @@ def _load_identity(path: Path) -> IdentityPolicy:
     return IdentityPolicy(merge, review, tuple(trust), default, dict(fields))
 
 
+def _duration(doc: _Doc, at: tuple[Any, ...], value: object) -> Duration:
+    if not isinstance(value, str):
+        raise doc.error(at, "expected an ISO 8601 duration such as P24M or P30D")
+    try:
+        parsed = isodate.parse_duration(value)
+    except (isodate.ISO8601Error, ValueError) as exc:
+        raise doc.error(at, f"{value!r} is not an ISO 8601 duration (e.g. P24M, P30D, P6Y)") from exc
+    if isinstance(parsed, isodate.Duration):
+        months = int(parsed.years) * 12 + int(parsed.months)
+        if parsed.years != int(parsed.years) or parsed.months != int(parsed.months):
+            raise doc.error(at, f"{value!r}: use whole years and months")
+        result = Duration(value, months, parsed.tdelta)
+    else:
+        result = Duration(value, 0, parsed)
+    probe = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    if result.after(probe) <= probe:
+        raise doc.error(at, f"{value!r}: a duration must be positive")
+    return result
+
+
+def _mapping(doc: _Doc, at: tuple[Any, ...], value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise doc.error(at, f"{what} must be a mapping")
+    return value
+
+
+def _strings(doc: _Doc, at: tuple[Any, ...], value: object, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise doc.error(at, "expected a list of strings")
+    if allowed is not None:
+        for i, v in enumerate(value):
+            if v not in allowed:
+                raise doc.error((*at, i), f"unknown value {v!r}; expected one of {', '.join(allowed)}")
+    return tuple(value)
+
+
+def _flag(doc: _Doc, at: tuple[Any, ...], value: object, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise doc.error(at, "expected true or false")
+    return value
+
+
+def _check_keys(doc: _Doc, at: tuple[Any, ...], body: dict[str, Any], allowed: set[str], what: str) -> None:
+    for key in body:
+        if key not in allowed:
+            raise doc.error((*at, key), f"unknown key {key!r} in {what} (expected {', '.join(sorted(allowed))})")
+
+
+_PURPOSE_KEYS = {
+    "id", "title", "lawful_basis", "channels", "consent_required", "consent_types_accepted", "consent_validity",
+    "direct_marketing", "sale_or_share", "profiling", "retention", "recipients", "data_categories",
+    "jurisdictions", "notices",
+}  # fmt: skip
+_NOTICE_KEYS = {"id", "version", "effective_from", "url", "text", "sha256", "language"}
+
+
+def _notice(doc: _Doc, at: tuple[Any, ...], body: object) -> Notice:
+    data = _mapping(doc, at, body, "a notice")
+    _check_keys(doc, at, data, _NOTICE_KEYS, "a notice")
+    for key in ("id", "version", "effective_from"):
+        if data.get(key) in (None, ""):
+            raise doc.error(at, f"a notice needs `{key}`")
+    effective = data["effective_from"]
+    if isinstance(effective, str):
+        try:
+            effective = dt.date.fromisoformat(effective)
+        except ValueError:
+            effective = None
+    if not isinstance(effective, dt.date):
+        raise doc.error((*at, "effective_from"), "effective_from must be a date (YYYY-MM-DD)")
+    if not data.get("url") and not data.get("text"):
+        raise doc.error(at, "a notice needs its `url` or its `text`")
+    sha = data.get("sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise doc.error((*at, "sha256"), "sha256 must be 64 lowercase hex digits")
+    return Notice(
+        id=str(data["id"]),
+        version=str(data["version"]),
+        effective_from=effective,
+        url=data.get("url"),
+        text=data.get("text"),
+        sha256=sha,
+        language=str(data.get("language", "en")),
+    )
+
+
+def _load_purposes(path: Path) -> tuple[dict[str, Purpose], _Doc | None]:
+    if not path.exists():
+        return {}, None
+    doc = _Doc(path)
+    data = _mapping(doc, (), doc.data if doc.data is not None else {}, "purposes.yaml")
+    _check_keys(doc, (), data, {"version", "purposes"}, "purposes.yaml")
+    items = data.get("purposes") or []
+    if not isinstance(items, list):
+        raise doc.error(("purposes",), "`purposes` must be a list")
+    purposes: dict[str, Purpose] = {}
+    for i, body in enumerate(items):
+        at: tuple[Any, ...] = ("purposes", i)
+        entry = _mapping(doc, at, body, "a purpose")
+        _check_keys(doc, at, entry, _PURPOSE_KEYS, "a purpose")
+        pid = entry.get("id")
+        if not isinstance(pid, str) or not pid.replace("_", "").isalnum() or not pid.islower():
+            raise doc.error((*at, "id"), "a purpose needs an `id` in snake_case")
+        if pid in purposes:
+            raise doc.error((*at, "id"), f"duplicate purpose id {pid!r}")
+        basis = entry.get("lawful_basis")
+        if basis not in LAWFUL_BASES:
+            raise doc.error((*at, "lawful_basis"), f"lawful_basis must be one of {', '.join(LAWFUL_BASES)}")
+        channels = _strings(doc, (*at, "channels"), entry.get("channels"), CHANNELS)
+        if not channels:
+            raise doc.error(
+                (*at, "channels"), f"purpose {pid!r} needs `channels` (one or more of {', '.join(CHANNELS)})"
+            )
+        consent_required = _flag(doc, (*at, "consent_required"), entry.get("consent_required"), basis == "consent")
+        validity = entry.get("consent_validity")
+        notices = tuple(_notice(doc, (*at, "notices", j), n) for j, n in enumerate(entry.get("notices") or []))
+        if basis == "consent" or consent_required:
+            if validity is None:
+                raise doc.error(at, f"consent purpose {pid!r} needs `consent_validity` (e.g. P24M)")
+            if not notices:
+                raise doc.error(at, f"consent purpose {pid!r} needs at least one notice (what people were told)")
+        accepted = _strings(
+            doc, (*at, "consent_types_accepted"), entry.get("consent_types_accepted"), CONSENT_TYPES
+        ) or ("expressed", "explicitly_expressed")
+        purposes[pid] = Purpose(
+            id=pid,
+            title=str(entry.get("title") or pid),
+            lawful_basis=str(basis),
+            channels=channels,
+            consent_required=consent_required,
+            consent_types_accepted=accepted,
+            consent_validity=None if validity is None else _duration(doc, (*at, "consent_validity"), validity),
+            direct_marketing=_flag(doc, (*at, "direct_marketing"), entry.get("direct_marketing"), False),
+            sale_or_share=_flag(doc, (*at, "sale_or_share"), entry.get("sale_or_share"), False),
+            profiling=_flag(doc, (*at, "profiling"), entry.get("profiling"), False),
+            retention=entry.get("retention"),
+            recipients=_strings(doc, (*at, "recipients"), entry.get("recipients")),
+            data_categories=_strings(doc, (*at, "data_categories"), entry.get("data_categories")),
+            jurisdictions=_strings(doc, (*at, "jurisdictions"), entry.get("jurisdictions")),
+            notices=notices,
+        )
+    return purposes, doc
+
+
+_RULE_KEYS = {"id", "description", "applies_to", "trigger", "keep_for", "action", "statutory"}
+
+
+def _load_retention(path: Path) -> RetentionPolicy:
+    if not path.exists():
+        return RetentionPolicy()
+    doc = _Doc(path)
+    data = _mapping(doc, (), doc.data if doc.data is not None else {}, "retention.yaml")
+    _check_keys(doc, (), data, {"version", "rules", "exemptions"}, "retention.yaml")
+    rules: list[RetentionRule] = []
+    items = data.get("rules") or []
+    if not isinstance(items, list):
+        raise doc.error(("rules",), "`rules` must be a list")
+    for i, body in enumerate(items):
+        at: tuple[Any, ...] = ("rules", i)
+        entry = _mapping(doc, at, body, "a retention rule")
+        _check_keys(doc, at, entry, _RULE_KEYS, "a retention rule")
+        rid = entry.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise doc.error(at, "a retention rule needs an `id`")
+        if any(r.id == rid for r in rules):
+            raise doc.error((*at, "id"), f"duplicate retention rule id {rid!r}")
+        applies = _mapping(doc, (*at, "applies_to"), entry.get("applies_to"), "applies_to")
+        _check_keys(doc, (*at, "applies_to"), applies, {"table", "where"}, "applies_to")
+        target = applies.get("table")
+        if target in ("audit_log", "suppression"):
+            raise doc.error((*at, "applies_to", "table"), f"no retention rule may delete the {target} table")
+        if target not in RETENTION_TARGETS:
+            raise doc.error(
+                (*at, "applies_to", "table"),
+                f"unknown table {target!r}; expected one of {', '.join(RETENTION_TARGETS)}",
+            )
+        where: dict[str, tuple[str, ...] | bool] = {}
+        raw_where = applies.get("where") or {}
+        for key, value in _mapping(doc, (*at, "applies_to", "where"), raw_where, "where").items():
+            if key not in _WHERE_KEYS[target]:
+                raise doc.error(
+                    (*at, "applies_to", "where", key),
+                    f"unknown filter {key!r} for {target}; expected {', '.join(_WHERE_KEYS[target])}",
+                )
+            if key == "unconsented":
+                where[key] = _flag(doc, (*at, "applies_to", "where", key), value, False)
+            else:
+                where[key] = _strings(
+                    doc, (*at, "applies_to", "where", key), value if isinstance(value, list) else [value]
+                )
+        trigger = _mapping(doc, (*at, "trigger"), entry.get("trigger"), "trigger")
+        _check_keys(doc, (*at, "trigger"), trigger, {"since", "event_type"}, "trigger")
+        since = trigger.get("since")
+        if since not in RETENTION_TRIGGERS:
+            raise doc.error(
+                (*at, "trigger", "since"), f"unknown trigger {since!r}; expected one of {', '.join(RETENTION_TRIGGERS)}"
+            )
+        if since == "relationship_ended" and not trigger.get("event_type"):
+            raise doc.error((*at, "trigger"), "trigger relationship_ended needs `event_type` (e.g. contract_ended)")
+        action = entry.get("action")
+        if action not in RETENTION_ACTIONS:
+            raise doc.error(
+                (*at, "action"), f"unknown action {action!r}; expected one of {', '.join(RETENTION_ACTIONS)}"
+            )
+        if action not in _ACTIONS_FOR[target]:
+            raise doc.error(
+                (*at, "action"), f"action {action!r} does not apply to {target}; use {', '.join(_ACTIONS_FOR[target])}"
+            )
+        if "keep_for" not in entry:
+            raise doc.error(at, f"retention rule {rid!r} needs `keep_for` (an ISO 8601 duration)")
+        rules.append(
+            RetentionRule(
+                id=rid,
+                description=str(entry.get("description", "")),
+                target=str(target),
+                trigger=str(since),
+                keep_for=_duration(doc, (*at, "keep_for"), entry["keep_for"]),
+                action=str(action),
+                where=where,
+                event_type=trigger.get("event_type"),
+                statutory=_flag(doc, (*at, "statutory"), entry.get("statutory"), False),
+            )
+        )
+    exemptions = data.get("exemptions")
+    respected: tuple[str, ...] = RETENTION_EXEMPTIONS
+    if exemptions is not None:
+        body = _mapping(doc, ("exemptions",), exemptions, "exemptions")
+        _check_keys(doc, ("exemptions",), body, {"respect"}, "exemptions")
+        respected = _strings(doc, ("exemptions", "respect"), body.get("respect"), RETENTION_EXEMPTIONS)
+    return RetentionPolicy(tuple(rules), respected)
+
+
 def load_policies(directory: Path) -> Policies:
     if not directory.is_dir():
         raise PolicyError(directory, None, "policies directory does not exist")
+    purposes, purposes_doc = _load_purposes(directory / "purposes.yaml")
+    retention = _load_retention(directory / "retention.yaml")
+    if purposes_doc is not None:
+        for i, purpose in enumerate(purposes.values()):
+            if purpose.retention is not None and retention.rule(purpose.retention) is None:
+                raise purposes_doc.error(
+                    ("purposes", i, "retention"),
+                    f"unknown retention rule {purpose.retention!r} (not in retention.yaml)",
+                )
     return Policies(
         directory=directory,
         access=_load_access(directory / "access.yaml"),
         identity=_load_identity(directory / "identity.yaml"),
+        purposes=purposes,
+        retention=retention,
     )
