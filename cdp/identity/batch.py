@@ -148,23 +148,54 @@ class _Batch:
             rows = self.session.execute(
                 select(Identity.blind_index, Identity.profile_id)
                 .join(Profile, col(Profile.id) == col(Identity.profile_id))
-                .where(col(Identity.blind_index).in_(part), col(Profile.merged_into).is_(None))
+                # kind first: the index is (kind, blind_index)
+                .where(
+                    col(Identity.kind).in_([EMAIL, PHONE]),
+                    col(Identity.blind_index).in_(part),
+                    col(Profile.merged_into).is_(None),
+                )
             )
             for bidx, profile_id in rows:
                 self.owners.setdefault(bidx, set()).add(profile_id)
-        probes = sorted({key for item in items for _, key in _hashed(self.v, _probe_keys(item.fields))})
+        probe_pairs = {pair for item in items for pair in _hashed(self.v, _probe_keys(item.fields))}
+        probes = sorted({key for _, key in probe_pairs})
         for part in _chunks(probes):
             key_rows = self.session.execute(
-                select(MatchKey.kind, MatchKey.key, MatchKey.profile_id).where(col(MatchKey.key).in_(part))
+                select(MatchKey.kind, MatchKey.key, MatchKey.profile_id).where(
+                    col(MatchKey.kind).in_(sorted({kind for kind, _ in probe_pairs})), col(MatchKey.key).in_(part)
+                )
             )
             for kind, key, profile_id in key_rows:
                 owners = self.key_owners.setdefault((kind, key), set())
                 if len(owners) < _MAX_KEY_OWNERS:
                     owners.add(profile_id)
-        stored = (
+        # Load only the candidates `resolve` would score: at most MAX_CANDIDATES per record, ranked the same way.
+        found = (
             set().union(*self.owners.values(), *self.key_owners.values()) if self.owners or self.key_owners else set()
         )
-        self._load(stored)
+        activity: dict[uuid.UUID, dt.datetime | None] = {}
+        for part in _chunks([str(i) for i in sorted(found, key=str)]):
+            live_rows = self.session.execute(
+                sa_select(col(Profile.id), col(Profile.last_activity_at)).where(
+                    col(Profile.id).in_([uuid.UUID(i) for i in part]), col(Profile.merged_into).is_(None)
+                )
+            )
+            for pid, at in live_rows:
+                activity[pid] = at
+        # Ids that are gone (merged away since) must not count; stored ones not loaded still count as holders.
+        for owners in [*self.owners.values(), *self.key_owners.values()]:
+            owners &= activity.keys()
+        wanted: set[uuid.UUID] = set()
+        for item in items:
+            by_identifier: set[uuid.UUID] = set()
+            for kind, value, _ in item.identifiers:
+                if kind in (EMAIL, PHONE):
+                    by_identifier |= self.owners.get(self.v.blind_index(kind, value), set())
+            by_key: set[uuid.UUID] = set()
+            for probe in _hashed(self.v, _probe_keys(item.fields)):
+                by_key |= self.key_owners.get(probe, set())
+            wanted |= _capped(by_identifier & activity.keys(), (by_key - by_identifier) & activity.keys(), activity)
+        self._load(wanted)
 
     def _load(self, profile_ids: set[uuid.UUID]) -> None:
         # Core rows, not ORM objects: a batch reads thousands of candidates and writes back only the few it joins.
@@ -224,9 +255,6 @@ class _Batch:
             draft = self.drafts[pid]
             draft.fields = self._fields(draft)
             draft.keys = _hashed(self.v, blocking_keys(draft.fields))
-        # Ids that are gone (merged away since) must not stay candidates.
-        for owners in [*self.owners.values(), *self.key_owners.values()]:
-            owners &= live
 
     def _observations(self, draft: Draft) -> list[Observation]:
         if draft.observations is None:
@@ -311,20 +339,10 @@ class _Batch:
         by_key: set[uuid.UUID] = set()
         for key in _hashed(self.v, _probe_keys(item.fields)):
             by_key |= self.key_owners.get(key, set())
-        ids = {pid for pid in by_identifier | by_key if self.drafts[pid].merged_into is None}
-        if len(ids) > MAX_CANDIDATES:
-            # As `resolve`: candidates sharing an identifier first, then the most recently active.
-            floor = dt.datetime.min.replace(tzinfo=dt.UTC)
-            ranked = sorted(
-                ids,
-                key=lambda pid: (
-                    pid not in by_identifier,
-                    -(self.drafts[pid].last_activity or floor).timestamp(),
-                    str(pid),
-                ),
-            )
-            ids = set(ranked[:MAX_CANDIDATES])
-        return [d for pid in ids if (d := self.drafts[pid]).merged_into is None]
+        live = {pid for pid in by_identifier | by_key if pid in self.drafts and self.drafts[pid].merged_into is None}
+        activity = {pid: self.drafts[pid].last_activity for pid in live}
+        ids = _capped(by_identifier & live, by_key & live, activity)
+        return [self.drafts[pid] for pid in ids]
 
     def resolve(self, item: Incoming) -> tuple[Draft, dict[str, Any], str]:
         contact = [self.v.blind_index(kind, value) for kind, value, _ in item.identifiers if kind in (EMAIL, PHONE)]
@@ -410,6 +428,22 @@ class _Batch:
         draft.joined.append(Joined(item, evidence, outcome))
         draft.last_activity = max(draft.last_activity or seen, seen)
         self._refresh(draft)
+
+
+_FLOOR = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _capped(
+    by_identifier: set[uuid.UUID], by_key: set[uuid.UUID], activity: dict[uuid.UUID, dt.datetime | None]
+) -> set[uuid.UUID]:
+    """As `resolve`: candidates sharing an identifier first, then the most recently active, at most MAX_CANDIDATES."""
+    ids = by_identifier | by_key
+    if len(ids) <= MAX_CANDIDATES:
+        return ids
+    ranked = sorted(
+        ids, key=lambda pid: (pid not in by_identifier, -(activity.get(pid) or _FLOOR).timestamp(), str(pid))
+    )
+    return set(ranked[:MAX_CANDIDATES])
 
 
 def plan_batch(session: Session, items: Sequence[Incoming], *, now: dt.datetime) -> BatchPlan:

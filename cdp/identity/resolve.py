@@ -191,7 +191,11 @@ def _identity_hits(session: Session, pairs: list[tuple[str, str]]) -> dict[tuple
     rows = session.execute(
         select(Identity.kind, Identity.blind_index, Identity.profile_id)
         .join(Profile, col(Profile.id) == col(Identity.profile_id))
-        .where(col(Identity.blind_index).in_([b for _, b in pairs]), col(Profile.merged_into).is_(None))
+        .where(
+            col(Identity.kind).in_(sorted({k for k, _ in pairs})),  # the index is (kind, blind_index)
+            col(Identity.blind_index).in_([b for _, b in pairs]),
+            col(Profile.merged_into).is_(None),
+        )
     )
     hits: dict[tuple[str, str], set[uuid.UUID]] = {}
     for kind, bidx, profile_id in rows:
@@ -293,7 +297,9 @@ def resolve(
     if probes:
         rows = session.execute(
             select(MatchKey.profile_id, MatchKey.kind, MatchKey.key)
-            .where(col(MatchKey.key).in_([k for _, k in probes]))
+            .where(
+                col(MatchKey.kind).in_(sorted({k for k, _ in probes})), col(MatchKey.key).in_([k for _, k in probes])
+            )
             .limit(MAX_CANDIDATES * 4)
         )
         candidate_ids |= {pid for pid, kind, key in rows if (kind, key) in probes}
