@@ -14,4 +14,7 @@ def check() -> None:
 
     s = settings()
     policies = load_policies(s.policies_dir)
-    typer.echo(f"ok: {s.policies_dir} ({len(policies.access.roles)} roles)")
+    typer.echo(
+        f"ok: {s.policies_dir} ({len(policies.access.roles)} roles, {len(policies.purposes)} purposes, "
+        f"{len(policies.retention.rules)} retention rules)"
+    )
