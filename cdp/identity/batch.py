@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
@@ -38,6 +38,7 @@ from cdp.identity.survivorship import Observation, compute_golden
 from cdp.profiles import store
 from cdp.profiles.models import Identity, Profile, SourceRecord
 
+_T = TypeVar("_T")
 _IN_CHUNK = 900  # bound parameters per IN list, far below SQLite's and PostgreSQL's limits
 _MAX_KEY_OWNERS = MAX_CANDIDATES * 4  # `resolve` reads at most this many blocking-key rows per record
 
@@ -116,7 +117,7 @@ class BatchPlan:
         return draft
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+def _chunks(items: Sequence[_T]) -> Iterable[Sequence[_T]]:
     for start in range(0, len(items), _IN_CHUNK):
         yield items[start : start + _IN_CHUNK]
 
@@ -132,6 +133,7 @@ class _Batch:
         self.owners: dict[str, set[uuid.UUID]] = {}  # email/phone blind index -> live drafts holding it
         self.key_owners: dict[tuple[str, str], set[uuid.UUID]] = {}
         self.created = 0
+        self.probes: dict[int, set[tuple[str, str]]] = {}  # hashed probe keys per incoming record
 
     # -- loading -----------------------------------------------------------------------------------------
 
@@ -157,7 +159,9 @@ class _Batch:
             )
             for bidx, profile_id in rows:
                 self.owners.setdefault(bidx, set()).add(profile_id)
-        probe_pairs = {pair for item in items for pair in _hashed(self.v, _probe_keys(item.fields))}
+        for item in items:
+            self.probes[item.index] = _hashed(self.v, _probe_keys(item.fields))
+        probe_pairs = set().union(*self.probes.values()) if self.probes else set()
         probes = sorted({key for _, key in probe_pairs})
         for part in _chunks(probes):
             key_rows = self.session.execute(
@@ -174,10 +178,10 @@ class _Batch:
             set().union(*self.owners.values(), *self.key_owners.values()) if self.owners or self.key_owners else set()
         )
         activity: dict[uuid.UUID, dt.datetime | None] = {}
-        for part in _chunks([str(i) for i in sorted(found, key=str)]):
+        for found_part in _chunks(sorted(found, key=str)):
             live_rows = self.session.execute(
                 sa_select(col(Profile.id), col(Profile.last_activity_at)).where(
-                    col(Profile.id).in_([uuid.UUID(i) for i in part]), col(Profile.merged_into).is_(None)
+                    col(Profile.id).in_(found_part), col(Profile.merged_into).is_(None)
                 )
             )
             for pid, at in live_rows:
@@ -192,7 +196,7 @@ class _Batch:
                 if kind in (EMAIL, PHONE):
                     by_identifier |= self.owners.get(self.v.blind_index(kind, value), set())
             by_key: set[uuid.UUID] = set()
-            for probe in _hashed(self.v, _probe_keys(item.fields)):
+            for probe in self.probes[item.index]:
                 by_key |= self.key_owners.get(probe, set())
             wanted |= _capped(by_identifier & activity.keys(), (by_key - by_identifier) & activity.keys(), activity)
         self._load(wanted)
@@ -201,8 +205,7 @@ class _Batch:
         # Core rows, not ORM objects: a batch reads thousands of candidates and writes back only the few it joins.
         ids = sorted(profile_ids, key=str)
         profiles: list[Row[Any]] = []
-        for part in _chunks([str(i) for i in ids]):
-            wanted = [uuid.UUID(i) for i in part]
+        for wanted in _chunks(ids):
             profiles += self.session.execute(
                 sa_select(
                     col(Profile.id),
@@ -225,7 +228,7 @@ class _Batch:
                 stage=profile.lifecycle_stage,
             )
         live = {p.id for p in profiles}
-        for part in _chunks([str(i) for i in sorted(live, key=str)]):
+        for part in _chunks(sorted(live, key=str)):
             rows = self.session.execute(
                 sa_select(
                     col(Identity.id),
@@ -237,7 +240,7 @@ class _Batch:
                     col(Identity.trust),
                     col(Identity.first_seen),
                     col(Identity.last_seen),
-                ).where(col(Identity.profile_id).in_([uuid.UUID(i) for i in part]))
+                ).where(col(Identity.profile_id).in_(part))
             )
             for row in rows:
                 self.drafts[row.profile_id].identities[row.blind_index] = IdentityDraft(
@@ -337,7 +340,7 @@ class _Batch:
         for bidx in contact:
             by_identifier |= self.owners.get(bidx, set())
         by_key: set[uuid.UUID] = set()
-        for key in _hashed(self.v, _probe_keys(item.fields)):
+        for key in self.probes[item.index]:
             by_key |= self.key_owners.get(key, set())
         live = {pid for pid in by_identifier | by_key if pid in self.drafts and self.drafts[pid].merged_into is None}
         activity = {pid: self.drafts[pid].last_activity for pid in live}

@@ -351,6 +351,7 @@ _SOUNDEX_CODES = {
 }
 
 
+@functools.lru_cache(maxsize=_CACHE)
 def soundex(name: str | None) -> str | None:
     """American Soundex of a normalized name ("harrison", "harison" -> "h625"), for typo-tolerant blocking.
 
