@@ -82,18 +82,10 @@ def erase_profile(
     # pointer goes, the other person's consent stays.
     if identities:
         for ledger in (ConsentEvent, ConsentState):
-            session.execute(
-                update(ledger)
-                .where(col(ledger.identity_id).in_(identities))
-                .values(identity_id=None)
-            )
+            session.execute(update(ledger).where(col(ledger.identity_id).in_(identities)).values(identity_id=None))
     if records:
         for model in (Event, ConsentEvent):
-            session.execute(
-                update(model)
-                .where(col(model.source_record_id).in_(records))
-                .values(source_record_id=None)
-            )
+            session.execute(update(model).where(col(model.source_record_id).in_(records)).values(source_record_id=None))
     counts["identity"] = _deleted(session, delete(Identity).where(col(Identity.profile_id) == profile_id))
     counts["source_record"] = _deleted(session, delete(SourceRecord).where(col(SourceRecord.profile_id) == profile_id))
     counts["match_key"] = _deleted(session, delete(MatchKey).where(col(MatchKey.profile_id) == profile_id))

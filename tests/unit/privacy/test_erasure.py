@@ -52,14 +52,17 @@ def person(session):
             events=[{"type": "email.opened", "occurred_at": "2026-02-01T00:00:00Z"}],
         ),
     )
-    (other,) = _ingest(session, "webform", contact_row(first_name="Otto", last_name="Otherby", email="o@elsewhere.example"))
+    other_row = contact_row(first_name="Otto", last_name="Otherby", email="o@elsewhere.example")
+    (other,) = _ingest(session, "webform", other_row)
     merge_profiles(
         session, session.get(Profile, pid), session.get(Profile, other), kind="manual", actor=SYSTEM, reason="same"
     )
     audience = Audience(name="newsletter", purpose="email_marketing")
     session.add(audience)
     session.flush()
-    email_identity = session.scalars(select(Identity).where(Identity.profile_id == pid, Identity.kind == "email")).first()
+    email_identity = session.scalars(
+        select(Identity).where(Identity.profile_id == pid, Identity.kind == "email")
+    ).first()
     session.add(
         AudienceMembershipSnapshot(
             audience_id=audience.id, destination="mailchimp", profile_id=pid, identity_id=email_identity.id
