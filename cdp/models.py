@@ -11,6 +11,7 @@ from cdp.identity.models import MatchKey, MergeEvent, MergeVeto
 from cdp.ingest.models import ConnectorState, Quarantine
 from cdp.privacy.models import PrivacyRequest
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
+from cdp.retention.models import LegalHold
 from cdp.suppression.models import Suppression
 
 metadata = SQLModel.metadata
@@ -26,6 +27,7 @@ __all__ = [
     "DataKey",
     "Event",
     "Identity",
+    "LegalHold",
     "MatchKey",
     "MergeEvent",
     "MergeVeto",

@@ -172,6 +172,15 @@ _ACTIONS_FOR: dict[str, tuple[str, ...]] = {
     "consent_event": ("delete_rows",),
     "privacy_request": ("minimise", "delete_rows"),
 }
+# Which clocks each table has (cdp/retention/engine.py reads each of these, and only these).
+_TRIGGERS_FOR: dict[str, tuple[str, ...]] = {
+    "profile": ("last_activity", "created", "consent_ended", "relationship_ended"),
+    "source_record": ("received", "created"),
+    "event": ("occurred", "created"),
+    "quarantine": ("received", "created"),
+    "consent_event": ("occurred", "created", "consent_ended"),
+    "privacy_request": ("completed", "created"),
+}
 _WHERE_KEYS: dict[str, tuple[str, ...]] = {
     "profile": ("lifecycle_stage", "source", "unconsented"),
     "source_record": ("source",),
@@ -524,6 +533,11 @@ def _load_retention(path: Path) -> RetentionPolicy:
         if since not in RETENTION_TRIGGERS:
             raise doc.error(
                 (*at, "trigger", "since"), f"unknown trigger {since!r}; expected one of {', '.join(RETENTION_TRIGGERS)}"
+            )
+        if since not in _TRIGGERS_FOR[target]:
+            raise doc.error(
+                (*at, "trigger", "since"),
+                f"trigger {since!r} does not apply to {target}; use {', '.join(_TRIGGERS_FOR[target])}",
             )
         if since == "relationship_ended" and not trigger.get("event_type"):
             raise doc.error((*at, "trigger"), "trigger relationship_ended needs `event_type` (e.g. contract_ended)")

@@ -272,6 +272,8 @@ class _Batch:
                     ).where(SourceRecord.profile_id == draft.id)
                 )
                 for source, updated_at, received_at, blob in rows:
+                    if store.is_minimised(blob):
+                        continue  # minimised by retention: nothing left to observe
                     payload = self.v.decrypt_json(draft.id, blob, context=store.SOURCE_PAYLOAD)
                     draft.observations.append(Observation(source, updated_at or received_at, payload))
         return draft.observations

@@ -17,7 +17,7 @@ from cdp.profiles.models import Profile
 class LinkRead(BaseModel):
     source_record_id: uuid.UUID
     source: str
-    external_id: str
+    external_id: str | None  # None once retention minimised the record
     received_at: dt.datetime
     evidence: dict[str, Any]
 
@@ -52,12 +52,16 @@ def merge_history(session: Session, profile_id: uuid.UUID) -> list[MergeEvent]:
     )
 
 
+def _external_id(payload: dict[str, Any]) -> str | None:
+    return str(payload["external_id"]) if "external_id" in payload else None
+
+
 def explain_profile(session: Session, profile: Profile) -> ExplanationRead:
     records = [
         LinkRead(
             source_record_id=r.id,
             source=r.source,
-            external_id=str(store.source_payload(session, r)["external_id"]),
+            external_id=_external_id(store.source_payload(session, r)),
             received_at=r.received_at,
             evidence=r.link_evidence,
         )

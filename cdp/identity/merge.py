@@ -53,8 +53,8 @@ def identity_policy(session: Session) -> IdentityPolicy:
 
 
 def _reencrypt(session: Session, old: uuid.UUID, new: uuid.UUID, blob: bytes | None, context: str) -> bytes | None:
-    if blob is None:
-        return None
+    if blob is None or store.is_minimised(blob):
+        return blob
     v = vault(session)
     return v.encrypt(new, v.decrypt(old, blob, context=context), context=context)
 
@@ -63,6 +63,8 @@ def observations_of(session: Session, profile_id: uuid.UUID) -> list[Observation
     out = []
     for record in store.source_records_of(session, profile_id):
         payload = store.source_payload(session, record)
+        if not payload:
+            continue  # minimised by retention: nothing left to observe
         observed = record.source_updated_at or record.received_at
         out.append(Observation(record.source, observed, payload))
     return out
@@ -127,6 +129,8 @@ def _sync_identities(session: Session, profile: Profile) -> None:
     wanted: dict[tuple[str, str], tuple[str, str, str, dt.datetime]] = {}
     for record in store.source_records_of(session, profile.id):
         payload = store.source_payload(session, record)
+        if not payload:
+            continue  # minimised by retention: its identifiers are no longer known
         seen = record.source_updated_at or record.received_at
         for kind, value, trust in record_identities(payload, record.source):
             key = (kind, v.blind_index(kind, value))

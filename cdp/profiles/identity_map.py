@@ -32,6 +32,8 @@ def iter_identity_map(session: Session, *, chunk: int = 1000) -> Iterator[tuple[
         vault(session).load_keys({r.profile_id for r in rows})
         for record in rows:
             payload = source_payload(session, record)
+            if not payload:
+                continue  # minimised by retention: only the blind index of its external id is left
             yield record.source, str(payload["external_id"]), _survivor(session, record.profile_id, survivors)
         last = rows[-1].id
         session.expunge_all()

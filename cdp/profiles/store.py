@@ -17,6 +17,9 @@ IDENTITY_VALUE = "identity.value"
 SOURCE_PAYLOAD = "source_record.payload"
 EVENT_PROPERTIES = "event.properties"
 MAX_MERGE_HOPS = 32
+# Retention may minimise a source record: its ids and checksum stay, its payload becomes this empty marker
+# (the column is NOT NULL). Readers get `{}` for it from `source_payload`.
+MINIMISED = b""
 
 
 def external_kind(source: str) -> str:
@@ -190,7 +193,14 @@ def source_records_of(session: Session, profile_id: uuid.UUID) -> list[SourceRec
     )
 
 
+def is_minimised(blob: bytes | None) -> bool:
+    return blob == MINIMISED
+
+
 def source_payload(session: Session, record: SourceRecord) -> dict[str, Any]:
+    """The record as its source sent it; `{}` once retention minimised it."""
+    if is_minimised(record.payload):
+        return {}
     value: dict[str, Any] = vault(session).decrypt_json(record.profile_id, record.payload, context=SOURCE_PAYLOAD)
     return value
 

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from cdp.audit.log import SYSTEM
 from cdp.auth.keys import authenticate, create_key, revoke_key
 from cdp.db import unit_of_work
 from cdp.policies import ROLES as POLICY_ROLES
 from cdp.profiles.models import SourceRecord
+from cdp.retention.holds import place_hold
 from tests.api.helpers import GRANTED_EMAIL_MARKETING, assert_problem, audit_entries, iter_routes
 from tests.factories import contact_row
 
@@ -83,6 +85,23 @@ def _check_verify(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> No
     assert body["ok"] is True
 
 
+def _check_retention_preview(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["data"] == [] and body["next_cursor"] is None, "nothing seeded is old enough to be due"
+
+
+def _check_retention_run(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["dry_run"] is False and body["total"] == 0
+    assert body["rules"], "the default policy has rules"
+
+
+def _check_hold(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["profile_id"] == seeded["profile_id"] and body["released_at"] is None
+
+
+def _check_release(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["profile_id"] == seeded["held_profile_id"] and body["released_at"] is not None
+
+
 PROTECTED = (
     Endpoint(
         "POST",
@@ -132,6 +151,36 @@ PROTECTED = (
     ),
     Endpoint("GET", "/v1/audit", frozenset({"compliance"}), "/v1/audit", check=_check_audit),
     Endpoint("GET", "/v1/audit/verify", frozenset({"compliance"}), "/v1/audit/verify", check=_check_verify),
+    Endpoint(
+        "GET",
+        "/v1/retention/preview",
+        frozenset({"compliance"}),
+        "/v1/retention/preview",
+        check=_check_retention_preview,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/retention/run",
+        frozenset({"compliance"}),
+        "/v1/retention/run",
+        body=lambda: {"dry_run": False},
+        check=_check_retention_run,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/profiles/{profile_id}/legal-hold",
+        frozenset({"compliance"}),
+        "/v1/profiles/{profile_id}/legal-hold",
+        body=lambda: {"reason": "case 2026-17"},
+        check=_check_hold,
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/profiles/{profile_id}/legal-hold",
+        frozenset({"compliance"}),
+        "/v1/profiles/{held_profile_id}/legal-hold",
+        check=_check_release,
+    ),
 )
 # Public: no key needed, and any key (or a bad one) is ignored.
 PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect")
@@ -154,7 +203,10 @@ def seeded(client: Any, api_keys: dict[str, dict[str, str]], runtime: Any) -> di
     assert second["outcome"] == "merged" and second["profile_id"] == first["profile_id"]
     with unit_of_work(runtime.stores) as s:
         split_record_id = s.scalars(select(SourceRecord.id).where(SourceRecord.source == "email_tool")).one()
+        held_profile_id = resp.json()["results"][1]["profile_id"]
+        place_hold(s, uuid.UUID(held_profile_id), reason="case 2026-01", actor=SYSTEM)
     return {
+        "held_profile_id": held_profile_id,
         "profile_id": resp.json()["results"][0]["profile_id"],
         "other_profile_id": resp.json()["results"][1]["profile_id"],
         "pair_profile_id": first["profile_id"],
