@@ -113,7 +113,7 @@ def test_a_record_joining_two_stored_profiles_merges_them_with_evidence(session)
 
 
 def test_events_and_consents_of_a_batch_are_recorded_once(session):
-    event = {"type": "email.opened", "occurred_at": "2026-03-02T10:00:00Z", "external_id": "evt-1"}
+    event = {"type": "email_opened", "occurred_at": "2026-03-02T10:00:00Z", "external_id": "evt-1"}
     consent = {"purpose": "newsletter", "status": "granted", "occurred_at": "2026-03-01T10:00:00Z"}
     rows = [
         contact_row(email="linus@kernel.example", events=[event], consents=[consent]),
@@ -122,12 +122,12 @@ def test_events_and_consents_of_a_batch_are_recorded_once(session):
     ]
     result = ingest_batch(session, "email_tool", rows, actor=SYSTEM)
     profile_id = result.results[0].profile_id
-    assert _count(session, Event, Event.profile_id == profile_id, Event.type == "email.opened") == 1
+    assert _count(session, Event, Event.profile_id == profile_id, Event.type == "email_opened") == 1
     again = ingest_batch(
         session, "email_tool", [contact_row(email="linus@kernel.example", events=[event])], actor=SYSTEM
     )
     assert again.results[0].profile_id == profile_id
-    assert _count(session, Event, Event.type == "email.opened") == 1, "a redelivered event is recorded once"
+    assert _count(session, Event, Event.type == "email_opened") == 1, "a redelivered event is recorded once"
     consent_event = session.scalars(select(ConsentEvent).where(ConsentEvent.profile_id == profile_id)).one()
     identity = session.get(Identity, consent_event.identity_id)
     assert identity is not None and identity.profile_id == profile_id and identity.kind == "email"

@@ -101,7 +101,7 @@ def test_a_legal_hold_stops_erasure_until_it_is_released(session):
 def test_preview_lists_exactly_what_run_processes_and_a_second_run_finds_nothing(session):
     leads = [person(session, lifecycle_stage="lead") for _ in range(3)]
     person(session, lifecycle_stage="customer")  # no contract ended: kept
-    old_events = [{"type": "email.opened", "occurred_at": "2024-01-05T00:00:00Z"}]
+    old_events = [{"type": "email_opened", "occurred_at": "2024-01-05T00:00:00Z"}]
     customer = person(session, lifecycle_stage="customer", events=old_events)
     ingest_batch(session, "crm", [{"external_id": "broken"}], actor=SYSTEM)  # quarantined
     now = months(25)
@@ -147,7 +147,7 @@ def test_a_dry_run_reports_the_same_counts_and_changes_nothing(session):
 
 def test_a_restricted_profile_and_its_rows_are_exempt(session):
     lead = person(
-        session, lifecycle_stage="lead", events=[{"type": "email.opened", "occurred_at": "2020-01-01T00:00:00Z"}]
+        session, lifecycle_stage="lead", events=[{"type": "email_opened", "occurred_at": "2020-01-01T00:00:00Z"}]
     )
     session.get(Profile, lead).status = "restricted"
     session.flush()
@@ -234,14 +234,14 @@ def test_unconsented_web_leads_go_90_days_after_creation(session):
 
 def test_engagement_events_older_than_13_months_are_deleted_and_the_profile_stays(session):
     events = [
-        {"type": "email.opened", "occurred_at": "2025-01-01T00:00:00Z"},
-        {"type": "email.clicked", "occurred_at": "2026-02-01T00:00:00Z"},
+        {"type": "email_opened", "occurred_at": "2025-01-01T00:00:00Z"},
+        {"type": "email_clicked", "occurred_at": "2026-02-01T00:00:00Z"},
         {"type": "form_submitted", "occurred_at": "2024-01-01T00:00:00Z"},
     ]
     pid = person(session, lifecycle_stage="customer", events=events)
     run(session, DEFAULT, now=dt.datetime(2026, 3, 1, tzinfo=dt.UTC), actor=COMPLIANCE_OFFICER)
     left = set(session.scalars(select(Event.type).where(Event.profile_id == pid)))
-    assert "email.opened" not in left and {"email.clicked", "form_submitted"} <= left
+    assert "email_opened" not in left and {"email_clicked", "form_submitted"} <= left
     assert status(session, pid) == "active"
 
 
@@ -331,7 +331,7 @@ def test_anonymising_keeps_stage_and_creation_time_only(session):
 
 
 def test_a_person_two_rules_select_is_handled_once_and_their_rows_with_them(session):
-    old_open = [{"type": "email.opened", "occurred_at": "2020-01-01T00:00:00Z"}]
+    old_open = [{"type": "email_opened", "occurred_at": "2020-01-01T00:00:00Z"}]
     lead = person(session, "webform", lifecycle_stage="lead", events=old_open)
     now = months(25)
     planned = preview(session, DEFAULT, now=now)
