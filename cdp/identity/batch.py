@@ -92,7 +92,7 @@ class Draft:
     observations: list[Observation] | None = None  # stored drafts: loaded on first join
     joined: list[Joined] = field(default_factory=list)
     merged_into: uuid.UUID | None = None
-    keys: set[tuple[str, str]] = field(default_factory=set)  # hashed blocking keys
+    keys: set[tuple[str, str]] | None = None  # hashed blocking keys; stored drafts: computed when first needed
     fields: MatchFields = field(default_factory=MatchFields)
     # Stored profiles folded into this one; the writer merges them with `merge_profiles` (evidence, audit).
     absorbed: list[tuple[uuid.UUID, Score]] = field(default_factory=list)
@@ -257,7 +257,6 @@ class _Batch:
         for pid in live:
             draft = self.drafts[pid]
             draft.fields = self._fields(draft)
-            draft.keys = _hashed(self.v, blocking_keys(draft.fields))
 
     def _observations(self, draft: Draft) -> list[Observation]:
         if draft.observations is None:
@@ -322,6 +321,8 @@ class _Batch:
             if identity.kind in (EMAIL, PHONE):
                 owners = self.owners.setdefault(bidx, set())
                 owners.discard(draft.id) if remove else owners.add(draft.id)
+        if draft.keys is None:
+            draft.keys = _hashed(self.v, blocking_keys(draft.fields))
         for key in draft.keys:
             owners = self.key_owners.setdefault(key, set())
             owners.discard(draft.id) if remove else owners.add(draft.id)

@@ -91,7 +91,7 @@ def write_plan(
                     }
                 )
         key_rows += [
-            {"id": uuid.uuid4(), "profile_id": draft.id, "kind": k, "key": key} for k, key in sorted(draft.keys)
+            {"id": uuid.uuid4(), "profile_id": draft.id, "kind": k, "key": key} for k, key in sorted(draft.keys or ())
         ]
         latest = now if not draft.stored else (draft.last_activity or now)
         for joined in sorted(draft.joined, key=lambda j: j.incoming.index):
