@@ -3,8 +3,9 @@
 Pure: no database, no clock. A subject is one (profile, contact point, purpose). The rules:
 
 (a) Events are applied in (occurred_at, precedence) order, precedence objected > withdrawn > denied >
-    expired > granted, so the latest event wins and a tie goes to the restrictive one. The event id breaks
-    any remaining tie, so the result never depends on the order events arrived in.
+    expired > granted, so the latest event wins and a tie goes to the restrictive one; among equals the
+    first-party, then the proven event counts. Method and event id break any remaining tie, so the result
+    never depends on the order events arrived in.
 (b) A `granted` with no proof from an import or sync method (crm_sync, csv_import, import, crm) never
     overrides a withdrawal or refusal that was first-party or proven: a stale "subscribed" flag re-synced
     from a CRM must not re-enable a contact (COMPLIANCE finding 8). It is kept in the ledger, flagged with
@@ -59,8 +60,10 @@ class Folded:
     ignored: Mapping[uuid.UUID, str] = field(default_factory=dict)
 
 
-def sort_key(fact: Fact) -> tuple[dt.datetime, int, str]:
-    return (fact.occurred_at, PRECEDENCE[fact.status], str(fact.id))
+def sort_key(fact: Fact) -> tuple[dt.datetime, int, bool, bool, str, str]:
+    # Among equal times and statuses the stronger event (first-party, then proven) is applied last and counts;
+    # the method, then the id, make the order total without depending on arrival.
+    return (fact.occurred_at, PRECEDENCE[fact.status], fact.first_party, fact.has_proof, fact.method, str(fact.id))
 
 
 def grant_expires_at(fact: Fact, validity: Duration | None) -> dt.datetime | None:

@@ -208,3 +208,11 @@ def test_fold_as_of_ignores_what_happened_later():
     assert fold_as_of([grant, withdrawal], at(-1)) is None
     later = fold_as_of([grant, withdrawal], at(10))
     assert later is not None and later.status == "withdrawn"
+
+
+def test_among_simultaneous_grants_the_first_party_proven_one_counts():
+    withdrawal = fact("withdrawn", 0)
+    stale, fresh = fact("granted", 1, method="crm_sync"), fact("granted", 1, proof=True)
+    for order in itertools.permutations([withdrawal, stale, fresh]):
+        folded = fold(order)
+        assert folded is not None and folded.event_id == fresh.id and folded.ignored == {stale.id: UNPROVEN_IMPORT}
