@@ -8,24 +8,24 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from cdp.consent.ledger import states_of
+from cdp.consent.fold import effective_status
+from cdp.consent.state import states_of
 from cdp.db import utcnow
 from cdp.profiles import store
 from cdp.profiles.models import Profile
 from cdp.profiles.schemas import ConsentStateRead, IdentityRead, ProfileRead
 
 
-def _is_valid(status: str, expires_at: dt.datetime | None) -> bool:
-    return status == "granted" and (expires_at is None or expires_at > utcnow())
-
-
-def profile_view(session: Session, profile: Profile, *, consented_only: bool = False) -> ProfileRead:
+def profile_view(
+    session: Session, profile: Profile, *, consented_only: bool = False, now: dt.datetime | None = None
+) -> ProfileRead:
+    now = now or utcnow()
     states = states_of(session, profile.id)
     consents = [
         ConsentStateRead(
             purpose=s.purpose,
             identity_id=s.identity_id,
-            status=s.status,
+            status=effective_status(s.status, s.expires_at, now),
             occurred_at=s.occurred_at,
             expires_at=s.expires_at,
         )
@@ -33,7 +33,7 @@ def profile_view(session: Session, profile: Profile, *, consented_only: bool = F
     ]
     identities = store.identities_of(session, profile.id)
     if consented_only:
-        allowed = {s.identity_id for s in states if _is_valid(s.status, s.expires_at)}
+        allowed = {s.identity_id for s in states if effective_status(s.status, s.expires_at, now) == "granted"}
         identities = [i for i in identities if i.id in allowed]
         consents = [c for c in consents if c.identity_id in allowed]
     golden = store.read_golden(session, profile)

@@ -71,9 +71,7 @@ def test_an_objection_holds_until_a_later_first_party_grant_with_proof(history: 
     if not objections:
         return
     first = min(f.occurred_at for f in objections)
-    lifting = [
-        f for f in history if f.status == "granted" and f.occurred_at > first and f.first_party and f.has_proof
-    ]
+    lifting = [f for f in history if f.status == "granted" and f.occurred_at > first and f.first_party and f.has_proof]
     folded = fold(history)
     assert folded is not None
     if not lifting:
