@@ -11,6 +11,7 @@ import uuid
 from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+import cdp.profiles.models  # noqa: F401  (profile, identity, source_record: the tables these rows point at)
 from cdp.db import UTCDateTime, utcnow
 
 SCHEMA_VERSION = "cdp-27560/1"
