@@ -6,8 +6,7 @@ from pathlib import Path
 from cdp.crypto.envelope import KEYRING_INFO_KEY
 from cdp.crypto.keyring import Keyring, load_keyring
 from cdp.db import Stores, open_stores
-from cdp.identity.merge import POLICIES_INFO_KEY
-from cdp.policies import Policies, load_policies
+from cdp.policies import POLICIES_INFO_KEY, Policies, load_policies
 from cdp.settings import Settings
 
 

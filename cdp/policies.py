@@ -33,6 +33,8 @@ PERMISSIONS = frozenset(
     }
 )
 ROLES = ("connector", "marketing", "sales", "compliance", "admin")
+# Where the loaded `Policies` sit on a session (`session.info[POLICIES_INFO_KEY]`), set by `open_runtime`.
+POLICIES_INFO_KEY = "policies"
 
 
 class PolicyError(InvalidInput):

@@ -24,8 +24,7 @@ from cdp.bootstrap import Runtime, open_runtime
 from cdp.crypto.envelope import KEYRING_INFO_KEY
 from cdp.crypto.keyring import Keyring, create_key_file, keyring_from_file
 from cdp.db import Stores, make_engine, make_session_factory, unit_of_work
-from cdp.identity.merge import POLICIES_INFO_KEY
-from cdp.policies import load_policies
+from cdp.policies import POLICIES_INFO_KEY, load_policies
 from cdp.settings import DEFAULT_POLICIES_DIR, Settings
 
 PG_URL = os.environ.get("CDP_TEST_DATABASE_URL")

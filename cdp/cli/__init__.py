@@ -16,7 +16,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from cdp.cli import audit, db, demo, export, identity, import_, keys, policy, retention, serve
+    from cdp.cli import audit, consent, db, demo, export, identity, import_, keys, policy, retention, serve
 
     for module in (serve, demo, import_):
         module.register(app)
@@ -27,6 +27,7 @@ def _register() -> None:
     app.add_typer(export.app, name="export")
     app.add_typer(identity.app, name="identity")
     app.add_typer(retention.app, name="retention")
+    app.add_typer(consent.app, name="consent")
 
 
 _register()

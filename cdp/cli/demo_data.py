@@ -426,7 +426,6 @@ class _Builder:
             ticked = ticked or [("email_marketing", "granted", "email")]
         if rng.random() < 0.6:
             ticked.append(("analytics", rng.choice(("granted", "granted", "denied")), "any"))
-        notice = f"{at.year}-{'01' if at.month < 7 else '07'}"
         consents = [
             {
                 "purpose": purpose,
@@ -434,8 +433,6 @@ class _Builder:
                 "occurred_at": _iso(at),
                 "channel": channel,
                 "method": "web_form",
-                "notice_id": "privacy-notice",
-                "notice_version": notice,
                 "jurisdiction": p.country,
                 "proof": proof,
             }

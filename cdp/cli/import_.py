@@ -49,9 +49,8 @@ def register(app: typer.Typer) -> None:
             task = progress.add_task("import", total=None)
             while batch := list(itertools.islice(rows, chunk)):
                 if dry_run:
-                    counts.update(
-                        "valid" if not isinstance(validate_row(source, r), list) else "invalid" for r in batch
-                    )
+                    checked = [validate_row(source, r, purposes=rt.policies.purposes) for r in batch]
+                    counts.update("invalid" if isinstance(c, list) else "valid" for c in checked)
                 else:
                     with unit_of_work(rt.stores) as session:
                         counts.update(ingest_batch(session, source, batch, actor=actor).counts)

@@ -16,8 +16,9 @@ from sqlalchemy.sql.expression import TableClause
 from sqlmodel import col, select
 
 from cdp.audit.log import Actor, append
-from cdp.consent.ledger import PROOF, rebuild_states
+from cdp.consent.ledger import PROOF
 from cdp.consent.models import ConsentEvent, ConsentState
+from cdp.consent.state import rebuild_states
 from cdp.crypto.envelope import vault
 from cdp.db import utcnow
 from cdp.errors import Conflict, InvalidInput
@@ -30,11 +31,10 @@ from cdp.identity.normalize import (
     normalize_phone,
 )
 from cdp.identity.survivorship import Observation, compute_golden
-from cdp.policies import IdentityPolicy
+from cdp.policies import POLICIES_INFO_KEY, IdentityPolicy
 from cdp.profiles import store
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
 
-POLICIES_INFO_KEY = "policies"
 # Audience snapshots hang off profiles and identities but belong to a higher layer (audiences); they are
 # updated through a lightweight table clause so the import graph stays acyclic.
 _SNAPSHOT_TABLE = "audience_membership_snapshot"

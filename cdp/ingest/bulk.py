@@ -24,6 +24,7 @@ from cdp.errors import Conflict
 from cdp.identity.batch import BatchPlan, Draft
 from cdp.identity.merge import merge_profiles
 from cdp.identity.models import MatchKey
+from cdp.ingest.records import ConsentInput
 from cdp.ingest.validate import ValidRow
 from cdp.profiles import store
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
@@ -216,7 +217,7 @@ def write_plan(
     _insert(session, Event, event_rows + [r for k, r in dedup_wanted.items() if k not in already])
     _insert(session, MatchKey, key_rows)
     for draft, row, record_id in consents:
-        _record_consents(session, draft, row, record_id)
+        _record_consents(session, draft, row, record_id, actor.id)
     append_many(session, audit)
     # Profiles and identities were written behind the ORM's back; what it holds may be stale.
     session.expire_all()
@@ -263,7 +264,7 @@ def _stored_event_keys(session: Session, source: str, keys: list[str]) -> set[st
     return out
 
 
-def _record_consents(session: Session, draft: Draft, row: ValidRow, record_id: uuid.UUID) -> None:
+def _record_consents(session: Session, draft: Draft, row: ValidRow, record_id: uuid.UUID, actor: str) -> None:
     v = vault(session)
     record = row.record
     channel_ids: dict[str, uuid.UUID | None] = {}
@@ -271,31 +272,60 @@ def _record_consents(session: Session, draft: Draft, row: ValidRow, record_id: u
         identity = draft.identities.get(v.blind_index(kind, value)) if value else None
         channel_ids[kind] = identity.stored_id if identity else None
     for consent in record.consents:
-        identity_id = channel_ids.get(consent.channel)
-        record_consent(
+        record_ingested_consent(
             session,
+            consent,
             profile_id=draft.id,
-            identity_id=identity_id,
-            purpose=consent.purpose,
-            status=consent.status,
-            occurred_at=consent.occurred_at,
+            identity_id=channel_ids.get(consent.channel),
             source=record.source,
-            method=consent.method,
-            lawful_basis=consent.lawful_basis,
-            notice_id=consent.notice_id,
-            notice_version=consent.notice_version,
-            expires_at=consent.expires_at,
-            jurisdiction=consent.jurisdiction,
-            proof=consent.proof.model_dump(exclude_none=True) if consent.proof else None,
+            actor=actor,
             dedup_id=consent.external_id
             or json.dumps(
                 [
                     v.blind_index(consent.channel, getattr(row, consent.channel))
                     if consent.channel in ("email", "phone") and getattr(row, consent.channel)
                     else None,
-                    consent.model_dump(mode="json"),
+                    consent.dedup_view(),
                 ],
                 sort_keys=True,
             ),
             source_record_id=record_id,
         )
+
+
+def record_ingested_consent(
+    session: Session,
+    consent: ConsentInput,
+    *,
+    profile_id: uuid.UUID,
+    identity_id: uuid.UUID | None,
+    source: str,
+    actor: str,
+    dedup_id: str,
+    source_record_id: uuid.UUID,
+) -> None:
+    """One `consents[]` entry of a record into the ledger (the row was checked against the catalog already)."""
+    record_consent(
+        session,
+        profile_id=profile_id,
+        identity_id=identity_id,
+        channel=consent.channel,
+        purpose=consent.purpose,
+        status=consent.status,
+        occurred_at=consent.occurred_at,
+        source=source,
+        method=consent.method,
+        consent_type=consent.consent_type,
+        lawful_basis=consent.stated_lawful_basis(),
+        notice_id=consent.notice_id,
+        notice_version=consent.notice_version,
+        notice_sha256=consent.notice_sha256,
+        language=consent.language,
+        indicated_by=consent.indicated_by,
+        actor=actor,
+        expires_at=consent.expires_at,
+        jurisdiction=consent.jurisdiction,
+        proof=consent.proof.model_dump(exclude_none=True) if consent.proof else None,
+        dedup_id=dedup_id,
+        source_record_id=source_record_id,
+    )

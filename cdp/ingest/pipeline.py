@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from cdp.audit.log import Actor, append
-from cdp.consent.ledger import record_consent
+from cdp.consent.catalog import purposes_of
 from cdp.crypto.envelope import vault
 from cdp.db import utcnow
 from cdp.identity.batch import Incoming, plan_batch, stored_source_records
@@ -32,7 +32,7 @@ from cdp.identity.resolve import (
 )
 from cdp.identity.scoring import MatchFields
 from cdp.identity.survivorship import Observation
-from cdp.ingest.bulk import write_plan
+from cdp.ingest.bulk import record_ingested_consent, write_plan
 from cdp.ingest.quarantine import quarantine_row
 from cdp.ingest.records import ContactRecord
 from cdp.ingest.validate import ValidRow, validate_row
@@ -117,7 +117,12 @@ def _store_identities(session: Session, profile: Profile, row: ValidRow) -> dict
 
 
 def _store_history(
-    session: Session, profile: Profile, row: ValidRow, identities: dict[str, Identity], source_record_id: uuid.UUID
+    session: Session,
+    profile: Profile,
+    row: ValidRow,
+    identities: dict[str, Identity],
+    source_record_id: uuid.UUID,
+    actor: Actor,
 ) -> None:
     record = row.record
     for event in record.events:
@@ -134,25 +139,15 @@ def _store_history(
         )
     for consent in record.consents:
         identity = identities.get(consent.channel)
-        record_consent(
+        record_ingested_consent(
             session,
+            consent,
             profile_id=profile.id,
             identity_id=identity.id if identity else None,
-            purpose=consent.purpose,
-            status=consent.status,
-            occurred_at=consent.occurred_at,
             source=record.source,
-            method=consent.method,
-            lawful_basis=consent.lawful_basis,
-            notice_id=consent.notice_id,
-            notice_version=consent.notice_version,
-            expires_at=consent.expires_at,
-            jurisdiction=consent.jurisdiction,
-            proof=consent.proof.model_dump(exclude_none=True) if consent.proof else None,
+            actor=actor.id,
             dedup_id=consent.external_id
-            or json.dumps(
-                [identity.blind_index if identity else None, consent.model_dump(mode="json")], sort_keys=True
-            ),
+            or json.dumps([identity.blind_index if identity else None, consent.dedup_view()], sort_keys=True),
             source_record_id=source_record_id,
         )
 
@@ -230,7 +225,7 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
         properties={"source": record.source},
         source_record_id=source_record.id,
     )
-    _store_history(session, profile, row, identities, source_record.id)
+    _store_history(session, profile, row, identities, source_record.id, actor)
     if outcome == "created":
         # A brand-new profile has exactly this record: no need to read it back to compute its golden record.
         observation = Observation(record.source, record.observed_at, record.model_dump(mode="json"))
@@ -281,7 +276,8 @@ def ingest_batch(
     started = time.perf_counter()
     now = now or utcnow()
     result = BatchResult(source=source)
-    checked_rows = [validate_row(source, row) for row in rows]
+    purposes = purposes_of(session)
+    checked_rows = [validate_row(source, row, purposes=purposes) for row in rows]
     valid = [_Checked(i, c, record_fields(c)) for i, c in enumerate(checked_rows) if not isinstance(c, list)]
     v = vault(session)
     lock_keys(

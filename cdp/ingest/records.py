@@ -17,8 +17,25 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
-ConsentStatus = Literal["granted", "withdrawn", "denied", "expired"]
-ConsentMethod = Literal["web_form", "api", "import", "email_tool", "verbal", "gpc_signal", "crm"]
+ConsentStatus = Literal["granted", "withdrawn", "denied", "expired", "objected"]
+ConsentMethod = Literal[
+    "web_form",
+    "api",
+    "import",
+    "email_tool",
+    "verbal",
+    "gpc_signal",
+    "crm",
+    "one_click_unsubscribe",
+    "double_opt_in_confirm",
+    "preference_center",
+    "crm_sync",
+    "csv_import",
+]
+ConsentType = Literal["expressed", "explicitly_expressed", "implied", "soft_opt_in"]
+IndicatedBy = Literal["data_subject", "guardian", "controller", "processor", "authority", "system"]
+LawfulBasis = Literal["consent", "legitimate_interest", "contract", "legal_obligation"]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class ConsentProof(BaseModel):
@@ -31,7 +48,11 @@ class ConsentProof(BaseModel):
 
 
 class ConsentInput(BaseModel):
-    """One consent event as a source saw it; it covers the record's email unless `channel` says phone."""
+    """One consent event as a source saw it; it covers the record's email unless `channel` says phone.
+
+    Checked against the purpose catalog at ingestion (`cdp.consent.catalog`); a grant for a consent purpose
+    without a notice gets the notice in force at `occurred_at`.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,14 +60,30 @@ class ConsentInput(BaseModel):
     status: ConsentStatus
     occurred_at: AwareDatetime
     channel: Literal["email", "phone", "any"] = "email"
-    lawful_basis: Literal["consent", "legitimate_interest", "contract", "legal_obligation"] = "consent"
+    lawful_basis: LawfulBasis = Field("consent", description="The purpose's own basis is used; if given, must match.")
     method: ConsentMethod = "import"
+    consent_type: ConsentType | None = Field(None, description="ISO/IEC TS 27560 event type; None: not stated.")
+    indicated_by: IndicatedBy | None = None
     notice_id: str | None = Field(None, max_length=128)
     notice_version: str | None = Field(None, max_length=64)
+    notice_sha256: Sha256 | None = None
+    language: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=16)
     jurisdiction: str | None = Field(None, max_length=16)
     expires_at: AwareDatetime | None = None
     external_id: str | None = Field(None, max_length=256)
     proof: ConsentProof | None = None
+
+    def stated_lawful_basis(self) -> str | None:
+        return self.lawful_basis if "lawful_basis" in self.model_fields_set else None
+
+    def dedup_view(self) -> dict[str, Any]:
+        """The fields that identify this event when the source gives no id; fields added later count only when
+        set, so events stored before they existed keep their dedup key."""
+        unset_new = {name for name in _LATER_FIELDS if getattr(self, name) is None}
+        return self.model_dump(mode="json", exclude=unset_new)
+
+
+_LATER_FIELDS = ("consent_type", "indicated_by", "notice_sha256", "language")
 
 
 class EventInput(BaseModel):

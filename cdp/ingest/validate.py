@@ -9,8 +9,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cdp.consent.catalog import check_consent
+from cdp.consent.errors import InvalidConsent
 from cdp.identity.normalize import NormalizationError, normalize_email, normalize_phone
 from cdp.ingest.records import ContactRecord
+from cdp.policies import Purpose
 
 Reason = dict[str, Any]
 
@@ -61,7 +64,36 @@ def _reasons(exc: ValidationError) -> list[Reason]:
     ]
 
 
-def validate_row(source: str, row: object) -> ValidRow | list[Reason]:
+def _consent_reasons(record: ContactRecord, purposes: Mapping[str, Purpose]) -> list[Reason]:
+    reasons: list[Reason] = []
+    for i, consent in enumerate(record.consents):
+        try:
+            check_consent(
+                purposes,
+                purpose=consent.purpose,
+                status=consent.status,
+                channel=consent.channel,
+                method=consent.method,
+                occurred_at=consent.occurred_at,
+                consent_type=consent.consent_type,
+                notice_id=consent.notice_id,
+                notice_version=consent.notice_version,
+                notice_sha256=consent.notice_sha256,
+            )
+            stated, found = consent.stated_lawful_basis(), purposes[consent.purpose]
+            if stated is not None and stated != found.lawful_basis:
+                raise InvalidConsent(
+                    f"purpose {found.id!r} rests on {found.lawful_basis}, not {stated}",
+                    code="lawful_basis_mismatch",
+                    field="lawful_basis",
+                )
+        except InvalidConsent as exc:
+            reasons.append({"field": f"consents.{i}.{exc.field}", "type": exc.code, "message": exc.quiet_detail})
+    return reasons
+
+
+def validate_row(source: str, row: object, *, purposes: Mapping[str, Purpose] | None = None) -> ValidRow | list[Reason]:
+    """`purposes`: the catalog consents are checked against (`ingest_batch` always passes it)."""
     if not isinstance(row, dict):
         return [{"field": "(record)", "type": "not_an_object", "message": "each record must be a JSON object"}]
     given = row.get("source")
@@ -97,6 +129,8 @@ def validate_row(source: str, row: object) -> ValidRow | list[Reason]:
                         "message": f"{channel} consent without a usable {channel}",
                     }
                 )
+    if purposes is not None:
+        reasons.extend(_consent_reasons(record, purposes))
     if reasons:
         return reasons
     return ValidRow(record=record, email=email, phone=phone, warnings=tuple(unusable))

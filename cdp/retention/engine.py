@@ -33,10 +33,9 @@ from cdp.audit.log import Actor, append
 from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.crypto.envelope import vault
 from cdp.db import compliance_session
-from cdp.identity.merge import POLICIES_INFO_KEY
 from cdp.identity.models import MergeVeto
 from cdp.ingest.models import Quarantine
-from cdp.policies import Policies, Purpose, RetentionPolicy, RetentionRule
+from cdp.policies import POLICIES_INFO_KEY, Policies, Purpose, RetentionPolicy, RetentionRule
 from cdp.privacy.erasure import erase_profile
 from cdp.privacy.models import PrivacyRequest
 from cdp.profiles.models import Event, Profile, SourceRecord

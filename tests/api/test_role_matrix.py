@@ -77,6 +77,23 @@ def _check_unmerge(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> N
     assert body["unmerge"]["source_record_ids"] == [seeded["split_record_id"]]
 
 
+def _check_consents(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["profile_id"] == seeded["profile_id"]
+    assert [(s["purpose"], s["status"]) for s in body["states"]] == [("email_marketing", "granted")]
+    assert [e["has_proof"] for e in body["ledger"]["data"]] == [False]
+    assert all(e["proof"] is None for e in body["ledger"]["data"])
+
+
+def _check_consent_recorded(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert [(e["purpose"], e["status"], e["actor"] != "system") for e in body["recorded"]] == [
+        ("email_marketing", "withdrawn", True)
+    ]
+
+
+def _check_purposes(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert "email_marketing" in {p["id"] for p in body["data"]}
+
+
 def _check_audit(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert body["data"], "the seeding ingest wrote audit entries"
 
@@ -148,6 +165,34 @@ PROTECTED = (
         "/v1/profiles/{pair_profile_id}/unmerge",
         body=lambda: {"source_record_ids": ["{split_record_id}"], "reason": "two different people"},
         check=_check_unmerge,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/profiles/{profile_id}/consents",
+        frozenset({"marketing", "sales", "compliance"}),
+        "/v1/profiles/{profile_id}/consents",
+        check=_check_consents,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/profiles/{profile_id}/consents",
+        frozenset({"marketing", "sales", "compliance"}),
+        "/v1/profiles/{profile_id}/consents",
+        body=lambda: {
+            "purpose": "email_marketing",
+            "status": "withdrawn",
+            "contact_point": {"email": SEED_EMAIL},
+            "occurred_at": "2026-02-01T00:00:00Z",
+            "method": "preference_center",
+        },
+        check=_check_consent_recorded,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/purposes",
+        frozenset({"marketing", "sales", "compliance", "admin"}),
+        "/v1/purposes",
+        check=_check_purposes,
     ),
     Endpoint("GET", "/v1/audit", frozenset({"compliance"}), "/v1/audit", check=_check_audit),
     Endpoint("GET", "/v1/audit/verify", frozenset({"compliance"}), "/v1/audit/verify", check=_check_verify),

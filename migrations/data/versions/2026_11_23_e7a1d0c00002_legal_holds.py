@@ -1,7 +1,7 @@
 """legal holds
 
 Revision ID: e7a1d0c00002
-Revises: de27f5bab515
+Revises: c0a5e47e0001
 Create Date: 2026-11-23 17:22:54.672785
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import cdp.db
 
 revision: str = 'e7a1d0c00002'
-down_revision: str | None = 'de27f5bab515'
+down_revision: str | None = 'c0a5e47e0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -114,7 +114,7 @@ def test_a_record_joining_two_stored_profiles_merges_them_with_evidence(session)
 
 def test_events_and_consents_of_a_batch_are_recorded_once(session):
     event = {"type": "email_opened", "occurred_at": "2026-03-02T10:00:00Z", "external_id": "evt-1"}
-    consent = {"purpose": "newsletter", "status": "granted", "occurred_at": "2026-03-01T10:00:00Z"}
+    consent = {"purpose": "email_marketing", "status": "granted", "occurred_at": "2026-03-01T10:00:00Z"}
     rows = [
         contact_row(email="linus@kernel.example", events=[event], consents=[consent]),
         # The same event id delivered again on another record of the same batch is a duplicate.

@@ -211,7 +211,7 @@ def test_consent_ended_erases_30_days_after_the_last_consent_ended(session):
 
 def test_consent_expiry_counts_as_an_end_and_a_live_consent_keeps_the_person(session):
     expired = person(session, consents=[_consent(expires_at="2026-06-01T00:00:00Z")])
-    live = person(session, consents=[_consent(), _consent(purpose="sms_marketing", status="withdrawn")])
+    live = person(session, consents=[_consent(), _consent(purpose="profiling", status="withdrawn")])
     due = preview(session, DEFAULT, now=dt.datetime(2026, 7, 5, tzinfo=dt.UTC))
     assert [(d.rule_id, d.row_id) for d in due] == [("marketing-consent-ended", expired)]
     assert due[0].trigger_at == dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -285,9 +285,9 @@ def test_deleting_source_records_keeps_the_profile_and_its_events(session):
 def test_old_consent_events_go_but_never_the_proof_a_current_state_rests_on(session):
     pid = person(
         session,
-        consents=[_consent(at="2020-01-01T00:00:00Z"), _consent(status="withdrawn", at="2021-01-01T00:00:00Z")],
+        consents=[_consent(at="2024-02-01T00:00:00Z"), _consent(status="withdrawn", at="2024-03-01T00:00:00Z")],
     )
-    proofs = policy(rule("proof", target="consent_event", trigger="occurred", keep="P36M", action="delete_rows"))
+    proofs = policy(rule("proof", target="consent_event", trigger="occurred", keep="P12M", action="delete_rows"))
     assert run(session, proofs, now=TODAY, actor=COMPLIANCE_OFFICER).total == 1
     (state,) = session.scalars(select(ConsentState).where(ConsentState.profile_id == pid))
     assert state.status == "withdrawn" and session.get(ConsentEvent, state.event_id) is not None
