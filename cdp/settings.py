@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     request_body_max_bytes: int = Field(5_000_000, ge=1024, description="Largest request body accepted.")
     page_limit_max: int = Field(200, ge=1, description="Largest page size on list endpoints.")
     sqlite_busy_timeout_ms: int = Field(30_000, ge=0, description="How long a SQLite writer waits for the lock.")
+    # The PII controller named in consent receipts (ISO/IEC TS 27560 parties; Kantara CR `piiControllers`).
+    controller_name: str = Field(
+        "Data controller (set CDP_CONTROLLER_NAME)", min_length=1, description="Legal name of the controller."
+    )
+    controller_contact: str = Field("Data Protection Officer", description="Contact role or team for privacy.")
+    controller_email: str = Field("", description="Privacy contact email of the controller (not a person's).")
+    controller_phone: str = Field("", description="Privacy contact phone of the controller.")
+    controller_address: str = Field("", description="Postal address of the controller, one line.")
+    controller_url: str = Field("", description="The controller's privacy policy URL (receipt fallback).")
+    controller_jurisdiction: str = Field("EU", description="Jurisdiction when neither event nor purpose names one.")
 
     @field_validator("database_url", "compliance_database_url")
     @classmethod
