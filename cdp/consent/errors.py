@@ -1,5 +1,6 @@
 """Errors of the consent ledger. Details name catalog values (purpose ids, accepted types), never input text."""
 
+import uuid
 from typing import Any
 
 from cdp.errors import InvalidInput, NotFound
@@ -24,3 +25,11 @@ class InvalidConsent(InvalidInput):
 class ContactPointNotFound(NotFound):
     slug = "contact-point-not-found"
     title = "Contact point not found on this profile"
+
+
+class ConsentRecordNotFound(NotFound):
+    slug = "consent-record-not-found"
+    title = "Consent record not found"
+
+    def __init__(self, record_id: uuid.UUID) -> None:
+        super().__init__(f"no consent record {record_id}", record_id=str(record_id))
