@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from cdp.audit.log import SYSTEM
 from cdp.auth.keys import authenticate, create_key, revoke_key
+from cdp.consent.models import ConsentEvent
 from cdp.db import unit_of_work
 from cdp.policies import ROLES as POLICY_ROLES
 from cdp.profiles.models import SourceRecord
@@ -88,6 +89,11 @@ def _check_consent_recorded(role: str, body: dict[str, Any], seeded: dict[str, A
     assert [(e["purpose"], e["status"], e["actor"] != "system") for e in body["recorded"]] == [
         ("email_marketing", "withdrawn", True)
     ]
+
+
+def _check_receipt(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["header"]["record_id"] == seeded["record_id"]
+    assert body["header"]["pii_principal_id"] == seeded["profile_id"]
 
 
 def _check_purposes(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
@@ -189,6 +195,13 @@ PROTECTED = (
     ),
     Endpoint(
         "GET",
+        "/v1/consents/{record_id}/receipt",
+        frozenset({"marketing", "sales", "compliance"}),
+        "/v1/consents/{record_id}/receipt",
+        check=_check_receipt,
+    ),
+    Endpoint(
+        "GET",
         "/v1/purposes",
         frozenset({"marketing", "sales", "compliance", "admin"}),
         "/v1/purposes",
@@ -250,12 +263,15 @@ def seeded(client: Any, api_keys: dict[str, dict[str, str]], runtime: Any) -> di
         split_record_id = s.scalars(select(SourceRecord.id).where(SourceRecord.source == "email_tool")).one()
         held_profile_id = resp.json()["results"][1]["profile_id"]
         place_hold(s, uuid.UUID(held_profile_id), reason="case 2026-01", actor=SYSTEM)
+        profile_id = uuid.UUID(resp.json()["results"][0]["profile_id"])
+        record_id = s.scalars(select(ConsentEvent.record_id).where(ConsentEvent.profile_id == profile_id)).one()
     return {
         "held_profile_id": held_profile_id,
         "profile_id": resp.json()["results"][0]["profile_id"],
         "other_profile_id": resp.json()["results"][1]["profile_id"],
         "pair_profile_id": first["profile_id"],
         "split_record_id": str(split_record_id),
+        "record_id": str(record_id),
     }
 
 
