@@ -175,6 +175,7 @@ def test_an_objection_to_direct_marketing_covers_every_marketing_purpose(
         "email_marketing",
         "sms_marketing",
         "sales_outreach",
+        "customer_similar_products_email",
         "profiling",
         "ad_audience_sharing",
     }

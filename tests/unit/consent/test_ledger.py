@@ -268,6 +268,7 @@ def test_objection_covers_every_direct_marketing_purpose_and_contact_point(sessi
         (phone.id, "sms_marketing"),
         (email.id, "sales_outreach"),
         (phone.id, "sales_outreach"),
+        (email.id, "customer_similar_products_email"),  # a soft opt-in is direct marketing too
         (email.id, "profiling"),
         (phone.id, "profiling"),
         (None, "profiling"),
