@@ -85,10 +85,10 @@ def grant_expires_at(fact: Fact, validity: Duration | None) -> dt.datetime | Non
     return min(candidates) if candidates else None
 
 
-def _ignore_reason(current: Fact, grant: Fact, *, opted_out: bool) -> str | None:
+def _ignore_reason(current: Fact, grant: Fact, *, opted_out: bool, strongly_refused: bool) -> str | None:
     if current.status == "objected" and not (grant.first_party and grant.has_proof):
         return OBJECTION_STANDS
-    if current.status in ("withdrawn", "denied") and current.strong and not grant.strong:
+    if strongly_refused and not grant.strong:
         return UNPROVEN_IMPORT
     if opted_out and grant.consent_type == "soft_opt_in":
         return SOFT_OPT_IN_ENDED
@@ -100,12 +100,15 @@ def fold(facts: Iterable[Fact], *, validity: Duration | None = None) -> Folded |
     current: Fact | None = None
     ignored: dict[uuid.UUID, str] = {}
     opted_out = False  # rule (e): an opt-out so far, not yet followed by an applied express grant
+    # rule (b): a strong withdrawal/refusal not yet followed by an applied strong grant; a weaker restriction in
+    # between (an unproven import's withdrawal) must not let a later unproven import grant through.
+    strongly_refused = False
     for fact in sorted(facts, key=sort_key):
         if fact.status in OPT_OUTS:
             opted_out = True
         if current is not None:
             if fact.status == "granted":
-                reason = _ignore_reason(current, fact, opted_out=opted_out)
+                reason = _ignore_reason(current, fact, opted_out=opted_out, strongly_refused=strongly_refused)
                 if reason is not None:
                     ignored[fact.id] = reason
                     continue
@@ -113,6 +116,10 @@ def fold(facts: Iterable[Fact], *, validity: Duration | None = None) -> Folded |
                 continue  # an objection is the strongest statement; a later restriction adds nothing
         if fact.status == "granted" and fact.express:
             opted_out = False
+        if fact.status in ("withdrawn", "denied") and fact.strong:
+            strongly_refused = True
+        elif fact.status == "granted" and fact.strong:
+            strongly_refused = False
         current = fact
     if current is None:
         return None

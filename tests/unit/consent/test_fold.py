@@ -302,3 +302,15 @@ def test_soft_opt_in_rule_is_order_independent():
     expected = fold(history)
     assert expected is not None and expected.event_id == history[-1].id
     assert all(fold(order) == expected for order in itertools.permutations(history))
+
+
+def test_an_unproven_import_withdrawal_in_between_does_not_open_the_door_to_an_unproven_import_grant():
+    # found by the property test: first-party withdrawal, then a CRM's own withdrawal, then a stale CRM grant
+    first_party, crm_withdrawal, crm_grant = (
+        fact("withdrawn", 0),
+        fact("withdrawn", 1, method="crm_sync"),
+        fact("granted", 2, method="crm_sync"),
+    )
+    folded = fold([first_party, crm_withdrawal, crm_grant])
+    assert folded is not None and folded.status == "withdrawn"
+    assert folded.ignored == {crm_grant.id: UNPROVEN_IMPORT}
