@@ -5,6 +5,7 @@ can refuse a bad file without a traceback.
 """
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,9 @@ class Purpose:
     direct_marketing: bool = False  # an Art. 21(2) objection withdraws it
     sale_or_share: bool = False  # a Sec-GPC: 1 signal refuses it (CCPA/CPRA)
     profiling: bool = False  # a Sec-GPC: 1 signal refuses it too
+    # PECR reg. 22(3): marketing email to existing customers without consent, after a sale or negotiation and an
+    # offered opt-out. Only for legitimate-interest direct-marketing purposes (COMPLIANCE 1.2).
+    soft_opt_in_allowed: bool = False
     retention: str | None = None  # a rule id in retention.yaml
     recipients: tuple[str, ...] = ()
     data_categories: tuple[str, ...] = ()
@@ -389,8 +393,8 @@ def _check_keys(doc: _Doc, at: tuple[Any, ...], body: dict[str, Any], allowed: s
 
 _PURPOSE_KEYS = {
     "id", "title", "lawful_basis", "channels", "consent_required", "consent_types_accepted", "consent_validity",
-    "direct_marketing", "sale_or_share", "profiling", "retention", "recipients", "data_categories",
-    "jurisdictions", "notices",
+    "direct_marketing", "sale_or_share", "profiling", "soft_opt_in_allowed", "retention", "recipients",
+    "data_categories", "jurisdictions", "notices",
 }  # fmt: skip
 _NOTICE_KEYS = {"id", "version", "effective_from", "url", "text", "sha256", "language"}
 
@@ -414,6 +418,13 @@ def _notice(doc: _Doc, at: tuple[Any, ...], body: object) -> Notice:
     sha = data.get("sha256")
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
         raise doc.error((*at, "sha256"), "sha256 must be 64 lowercase hex digits")
+    text = data.get("text")
+    if isinstance(text, str):
+        # The hash of a notice given in full is its text's; one given by URL states the hash of the published text.
+        of_text = hashlib.sha256(text.encode()).hexdigest()
+        if sha is not None and sha != of_text:
+            raise doc.error((*at, "sha256"), "sha256 is not the SHA-256 of the notice `text`")
+        sha = of_text
     return Notice(
         id=str(data["id"]),
         version=str(data["version"]),
@@ -460,9 +471,26 @@ def _load_purposes(path: Path) -> tuple[dict[str, Purpose], _Doc | None]:
                 raise doc.error(at, f"consent purpose {pid!r} needs `consent_validity` (e.g. P24M)")
             if not notices:
                 raise doc.error(at, f"consent purpose {pid!r} needs at least one notice (what people were told)")
+        direct_marketing = _flag(doc, (*at, "direct_marketing"), entry.get("direct_marketing"), False)
+        soft_opt_in = _flag(doc, (*at, "soft_opt_in_allowed"), entry.get("soft_opt_in_allowed"), False)
+        if soft_opt_in and (basis != "legitimate_interest" or not direct_marketing):
+            raise doc.error(
+                (*at, "soft_opt_in_allowed"),
+                f"purpose {pid!r}: soft_opt_in_allowed needs lawful_basis legitimate_interest and direct_marketing: "
+                "true (PECR reg. 22(3) soft opt-in is not consent)",
+            )
         accepted = _strings(
             doc, (*at, "consent_types_accepted"), entry.get("consent_types_accepted"), CONSENT_TYPES
-        ) or ("expressed", "explicitly_expressed")
+        ) or (
+            ("soft_opt_in", "expressed", "explicitly_expressed")
+            if soft_opt_in
+            else ("expressed", "explicitly_expressed")
+        )
+        if "soft_opt_in" in accepted and not soft_opt_in:
+            raise doc.error(
+                (*at, "consent_types_accepted"),
+                f"purpose {pid!r} accepts soft_opt_in but does not declare soft_opt_in_allowed: true",
+            )
         purposes[pid] = Purpose(
             id=pid,
             title=str(entry.get("title") or pid),
@@ -471,7 +499,8 @@ def _load_purposes(path: Path) -> tuple[dict[str, Purpose], _Doc | None]:
             consent_required=consent_required,
             consent_types_accepted=accepted,
             consent_validity=None if validity is None else _duration(doc, (*at, "consent_validity"), validity),
-            direct_marketing=_flag(doc, (*at, "direct_marketing"), entry.get("direct_marketing"), False),
+            direct_marketing=direct_marketing,
+            soft_opt_in_allowed=soft_opt_in,
             sale_or_share=_flag(doc, (*at, "sale_or_share"), entry.get("sale_or_share"), False),
             profiling=_flag(doc, (*at, "profiling"), entry.get("profiling"), False),
             retention=entry.get("retention"),

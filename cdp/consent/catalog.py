@@ -2,11 +2,14 @@
 
 Used by the API before it records an event and by ingestion before it accepts a row, so both paths refuse the
 same things: an unknown purpose, a consent type or channel the purpose does not accept, a notice the catalog
-does not hold, and a consent-purpose grant without a notice in force.
+does not hold, and a consent-purpose grant without a notice in force. A `soft_opt_in` grant (PECR reg. 22(3))
+needs a purpose with `soft_opt_in_allowed`, a linked sale or negotiation event and a recorded opt-out offer; the
+ledger then checks the linked event itself. `notice_required` (the API) also wants the notice stated in full.
 """
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -54,6 +57,9 @@ def check_consent(
     notice_id: str | None = None,
     notice_version: str | None = None,
     notice_sha256: str | None = None,
+    linked_event_id: uuid.UUID | None = None,
+    opt_out_offered: bool = False,
+    notice_required: bool = False,
 ) -> Checked:
     found = purposes.get(purpose)
     if found is None:
@@ -76,14 +82,66 @@ def check_consent(
         raise InvalidConsent(
             f"method {method} can only record {' or '.join(allowed)}", code="method_status_mismatch", field="method"
         )
+    _check_soft_opt_in(found, status, consent_type, linked_event_id, opt_out_offered)
     if status == "granted" and consent_type is not None and consent_type not in found.consent_types_accepted:
         raise InvalidConsent(
             f"purpose {found.id!r} accepts consent types {', '.join(found.consent_types_accepted)}, not {consent_type}",
             code="consent_type_not_accepted",
             field="consent_type",
         )
+    if notice_required and status == "granted" and (found.consent_required or found.lawful_basis == "consent"):
+        _notice_stated(found, notice_id, notice_version, notice_sha256)
     notice = _notice(found, status, occurred_at, notice_id, notice_version, notice_sha256)
+    if notice_required and notice_sha256 is not None and notice is not None and notice.sha256 is None:
+        raise InvalidConsent(
+            f"the catalog holds no sha256 for that notice of purpose {found.id!r} to check notice_sha256 against",
+            code="notice_hash_unknown",
+            field="notice_sha256",
+        )
     return Checked(found, notice)
+
+
+def _check_soft_opt_in(
+    purpose: Purpose, status: str, consent_type: str | None, linked: uuid.UUID | None, opt_out_offered: bool
+) -> None:
+    soft = status == "granted" and consent_type == "soft_opt_in"
+    if not soft:
+        if linked is not None:
+            raise InvalidConsent(
+                "linked_event_id is only for a soft_opt_in grant (the sale or negotiation it rests on)",
+                code="link_not_allowed",
+                field="linked_event_id",
+            )
+        return
+    if not purpose.soft_opt_in_allowed:
+        raise InvalidConsent(
+            f"purpose {purpose.id!r} does not allow the soft opt-in (soft_opt_in_allowed is false)",
+            code="soft_opt_in_not_allowed",
+            field="consent_type",
+        )
+    if linked is None:
+        raise InvalidConsent(
+            "a soft_opt_in grant needs linked_event_id: the sale or negotiation event the details were obtained in",
+            code="soft_opt_in_needs_sale",
+            field="linked_event_id",
+        )
+    if not opt_out_offered:
+        raise InvalidConsent(
+            "a soft_opt_in grant needs proof.opt_out_offered: true (a simple way to refuse was offered)",
+            code="soft_opt_in_needs_opt_out_offer",
+            field="proof.opt_out_offered",
+        )
+
+
+def _notice_stated(purpose: Purpose, notice_id: str | None, version: str | None, sha256: str | None) -> None:
+    """Criterion 1: a grant of a consent purpose states exactly what the person was told."""
+    for name, value in (("notice_id", notice_id), ("notice_version", version), ("notice_sha256", sha256)):
+        if value is None:
+            raise InvalidConsent(
+                f"a grant of consent purpose {purpose.id!r} needs `{name}` (what the person was told)",
+                code="missing_notice",
+                field=name,
+            )
 
 
 def _notice(

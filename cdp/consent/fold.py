@@ -14,6 +14,11 @@ Pure: no database, no clock. A subject is one (profile, contact point, purpose).
     purpose's `consent_validity`, whichever is sooner (`effective_status`).
 (d) `objected` (Art. 21(2)) is lifted only by a later first-party grant with proof; until then every other
     event leaves the subject objected, and other grants are flagged `ignored_reason`.
+(e) A `soft_opt_in` grant (PECR reg. 22(3)) after any withdrawal, refusal or objection of the subject is
+    ignored: an opt-out ends the soft opt-in for good, and only a later express grant (expressed or
+    explicitly_expressed) that the fold applies makes the subject eligible for a soft opt-in again
+    (COMPLIANCE 1.2, 7.10). Whether a soft opt-in may be recorded at all (purpose flag, linked sale, opt-out
+    offered) is checked before it reaches the ledger (`cdp.consent.catalog`, `cdp.consent.ledger`).
 """
 
 import datetime as dt
@@ -28,6 +33,9 @@ IMPORT_METHODS = frozenset({"import", "crm", "crm_sync", "csv_import"})
 PRECEDENCE = {"granted": 0, "expired": 1, "denied": 2, "withdrawn": 3, "objected": 4}
 OBJECTION_STANDS = "objection_needs_first_party_grant_with_proof"
 UNPROVEN_IMPORT = "unproven_import_cannot_override_withdrawal"
+SOFT_OPT_IN_ENDED = "soft_opt_in_ended_by_opt_out"
+OPT_OUTS = frozenset({"withdrawn", "denied", "objected"})
+EXPRESS_TYPES = frozenset({"expressed", "explicitly_expressed"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,11 @@ class Fact:
     method: str
     has_proof: bool = False
     expires_at: dt.datetime | None = None
+    consent_type: str | None = None
+
+    @property
+    def express(self) -> bool:
+        return self.consent_type in EXPRESS_TYPES
 
     @property
     def first_party(self) -> bool:
@@ -72,11 +85,13 @@ def grant_expires_at(fact: Fact, validity: Duration | None) -> dt.datetime | Non
     return min(candidates) if candidates else None
 
 
-def _ignore_reason(current: Fact, grant: Fact) -> str | None:
-    if current.status == "objected":
-        return None if grant.first_party and grant.has_proof else OBJECTION_STANDS
-    if current.status in ("withdrawn", "denied") and current.strong and not grant.strong:
+def _ignore_reason(current: Fact, grant: Fact, *, opted_out: bool, strongly_refused: bool) -> str | None:
+    if current.status == "objected" and not (grant.first_party and grant.has_proof):
+        return OBJECTION_STANDS
+    if strongly_refused and not grant.strong:
         return UNPROVEN_IMPORT
+    if opted_out and grant.consent_type == "soft_opt_in":
+        return SOFT_OPT_IN_ENDED
     return None
 
 
@@ -84,15 +99,27 @@ def fold(facts: Iterable[Fact], *, validity: Duration | None = None) -> Folded |
     """The subject's status after all `facts` (None when there are none)."""
     current: Fact | None = None
     ignored: dict[uuid.UUID, str] = {}
+    opted_out = False  # rule (e): an opt-out so far, not yet followed by an applied express grant
+    # rule (b): a strong withdrawal/refusal not yet followed by an applied strong grant; a weaker restriction in
+    # between (an unproven import's withdrawal) must not let a later unproven import grant through.
+    strongly_refused = False
     for fact in sorted(facts, key=sort_key):
+        if fact.status in OPT_OUTS:
+            opted_out = True
         if current is not None:
             if fact.status == "granted":
-                reason = _ignore_reason(current, fact)
+                reason = _ignore_reason(current, fact, opted_out=opted_out, strongly_refused=strongly_refused)
                 if reason is not None:
                     ignored[fact.id] = reason
                     continue
             elif current.status == "objected":
                 continue  # an objection is the strongest statement; a later restriction adds nothing
+        if fact.status == "granted" and fact.express:
+            opted_out = False
+        if fact.status in ("withdrawn", "denied") and fact.strong:
+            strongly_refused = True
+        elif fact.status == "granted" and fact.strong:
+            strongly_refused = False
         current = fact
     if current is None:
         return None

@@ -3,6 +3,10 @@
 Objections to direct marketing fan out to every direct-marketing purpose and contact point of the profile;
 a GPC signal refuses every sale/share and profiling purpose. Changes made by people or signals (the API,
 forms) also write a `consent_changed` timeline event and an audit entry with ids only.
+
+A `soft_opt_in` grant (PECR reg. 22(3)) must link to a timeline event of the same profile whose type is one of
+SALE_EVENT_TYPES (the sale, or negotiations for a sale, the contact details were obtained in) and that happened
+no later than the grant. Connectors and CRM syncs should write their orders and deals with these types.
 """
 
 import datetime as dt
@@ -20,9 +24,11 @@ from cdp.consent.state import refold_subject, states_of
 from cdp.crypto.envelope import vault
 from cdp.policies import Purpose
 from cdp.profiles import store
-from cdp.profiles.models import Identity, Profile
+from cdp.profiles.models import Event, Identity, Profile
 
 PROOF = "consent_event.proof"
+# Timeline event types that count as "a sale or negotiations for the sale" (PECR reg. 22(3)(a)).
+SALE_EVENT_TYPES = frozenset({"purchase_completed", "order_completed", "sale_negotiated", "deal_opened"})
 CONTACT_KINDS = ("email", "phone")
 __all__ = [
     "PROOF",
@@ -80,6 +86,8 @@ def record_consent_events(
     proof: dict[str, Any] | None = None,
     dedup_id: str | None = None,
     source_record_id: uuid.UUID | None = None,
+    linked_event_id: uuid.UUID | None = None,
+    notice_required: bool = False,
 ) -> list[ConsentEvent]:
     """Append one consent event (and an objection's fan-out); [] when this source already recorded it.
 
@@ -98,7 +106,12 @@ def record_consent_events(
         notice_id=notice_id,
         notice_version=notice_version,
         notice_sha256=notice_sha256,
+        linked_event_id=linked_event_id,
+        opt_out_offered=proof is not None and proof.get("opt_out_offered") is True,
+        notice_required=notice_required,
     )
+    if linked_event_id is not None:
+        _check_sale_link(session, profile_id, linked_event_id, occurred_at)
     if lawful_basis is not None and lawful_basis != checked.purpose.lawful_basis:
         raise InvalidConsent(
             f"purpose {purpose!r} rests on {checked.purpose.lawful_basis}, not {lawful_basis}",
@@ -132,11 +145,38 @@ def record_consent_events(
         proof=proof,
         dedup_key=dedup_key,
         source_record_id=source_record_id,
+        linked_event_id=linked_event_id,
     )
     events = [event]
     if status == "objected" and checked.purpose.direct_marketing:
         events += _fan_out_objection(session, event, purposes.values(), proof=proof)
     return events
+
+
+def _check_sale_link(
+    session: Session, profile_id: uuid.UUID, linked_event_id: uuid.UUID, occurred_at: dt.datetime
+) -> None:
+    """The soft opt-in's sale or negotiation: a timeline event of this profile, of a sale type, not later."""
+    linked = session.get(Event, linked_event_id)
+    if linked is None or linked.profile_id != profile_id:
+        raise InvalidConsent(
+            "linked_event_id is not a timeline event of this profile",
+            code="soft_opt_in_sale_not_found",
+            field="linked_event_id",
+        )
+    if linked.type not in SALE_EVENT_TYPES:
+        raise InvalidConsent(
+            f"a soft opt-in must link to a sale or negotiation event ({', '.join(sorted(SALE_EVENT_TYPES))}), "
+            f"not {linked.type}",
+            code="soft_opt_in_not_a_sale",
+            field="linked_event_id",
+        )
+    if linked.occurred_at > occurred_at:
+        raise InvalidConsent(
+            "the linked sale or negotiation happened after the soft opt-in's occurred_at",
+            code="soft_opt_in_sale_later",
+            field="linked_event_id",
+        )
 
 
 def record_consent(session: Session, **kwargs: Any) -> ConsentEvent | None:
@@ -165,6 +205,7 @@ def _append(
     proof: dict[str, Any] | None,
     dedup_key: str | None = None,
     source_record_id: uuid.UUID | None = None,
+    linked_event_id: uuid.UUID | None = None,
 ) -> ConsentEvent:
     notice, purpose = checked.notice, checked.purpose
     event = ConsentEvent(
@@ -191,6 +232,7 @@ def _append(
         proof=vault(session).encrypt_json(profile_id, proof, context=PROOF) if proof else None,
         dedup_key=dedup_key,
         source_record_id=source_record_id,
+        linked_event_id=linked_event_id,
     )
     session.add(event)
     session.flush()

@@ -70,6 +70,9 @@ class ConsentEvent(SQLModel, table=True):
     ignored_reason: str | None = Field(default=None, max_length=64)  # set by the fold; see consent/state.py
     dedup_key: str | None = Field(default=None, max_length=64)
     source_record_id: uuid.UUID | None = Field(default=None, foreign_key="source_record.id", index=True)
+    # A soft opt-in's sale or negotiation: a timeline `event` of the same profile (cdp.consent.ledger). No foreign
+    # key: retention may delete old timeline events, and the ledger row must outlive them as evidence.
+    linked_event_id: uuid.UUID | None = Field(default=None)
 
 
 class ConsentState(SQLModel, table=True):

@@ -47,5 +47,6 @@ class ConsentEventRead(BaseModel):
     expires_at: dt.datetime | None
     jurisdiction: str | None
     ignored_reason: str | None
+    linked_event_id: uuid.UUID | None  # a soft opt-in's sale or negotiation event on the timeline
     has_proof: bool
     proof: dict[str, Any] | None = None  # decrypted only for callers allowed to see proof

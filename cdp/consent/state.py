@@ -24,7 +24,9 @@ Subject = tuple[uuid.UUID, uuid.UUID | None, str]  # (profile_id, identity_id, p
 
 
 def fact_of(event: ConsentEvent) -> Fact:
-    return Fact(event.id, event.status, event.occurred_at, event.method, event.has_proof, event.expires_at)
+    return Fact(
+        event.id, event.status, event.occurred_at, event.method, event.has_proof, event.expires_at, event.consent_type
+    )
 
 
 def validity_of(purposes: Mapping[str, Purpose], purpose: str) -> Duration | None:

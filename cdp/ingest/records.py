@@ -45,6 +45,9 @@ class ConsentProof(BaseModel):
     user_agent: str | None = Field(None, max_length=512)
     page_url: str | None = Field(None, max_length=2048)
     payload_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    opt_out_offered: bool | None = Field(
+        None, description="A simple way to refuse was offered when the details were collected (PECR reg. 22(3))."
+    )
 
 
 class ConsentInput(BaseModel):

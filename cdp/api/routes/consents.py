@@ -113,32 +113,35 @@ class ContactPoint(BaseModel):
 
 
 class ConsentCreate(BaseModel):
+    """One consent event, stated in full (COMPLIANCE 7.1): unlike a connector's `consents[]`, nothing defaults.
+
+    The notice (id, version, sha256) is required for grants of consent purposes and checked against the catalog;
+    withdrawals and refusals need none. A `soft_opt_in` grant needs `linked_event_id` and `proof.opt_out_offered`.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     purpose: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
     status: ConsentStatus
     contact_point: ContactPoint | None = Field(
-        None, description="Omit only for purposes over any channel (the consent then covers the profile)."
+        description="Required; null only for purposes over any channel (the consent then covers the profile)."
     )
     occurred_at: AwareDatetime
-    method: ConsentMethod = "api"
-    consent_type: ConsentType | None = Field(None, description="Required for a grant (ISO/IEC TS 27560 event type).")
+    method: ConsentMethod
+    consent_type: ConsentType = Field(description="ISO/IEC TS 27560 event type.")
     indicated_by: IndicatedBy = "data_subject"
-    source: SourceName = "api"
-    notice_id: str | None = Field(None, max_length=128, description="Default: the purpose's notice in force.")
-    notice_version: str | None = Field(None, max_length=64)
-    notice_sha256: Sha256 | None = None
-    language: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=16)
-    jurisdiction: str | None = Field(None, max_length=16)
+    source: SourceName
+    notice_id: str | None = Field(None, max_length=128, description="Required for a grant of a consent purpose.")
+    notice_version: str | None = Field(None, max_length=64, description="Required with notice_id.")
+    notice_sha256: Sha256 | None = Field(None, description="Required with notice_id; must equal the catalog's.")
+    language: str = Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=16)
+    jurisdiction: str = Field(min_length=2, max_length=16, pattern=r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$")
     expires_at: AwareDatetime | None = None
+    linked_event_id: uuid.UUID | None = Field(
+        None, description="soft_opt_in only: the purchase or sale negotiation timeline event of this profile."
+    )
     proof: ConsentProof | None = None
     external_id: str | None = Field(None, max_length=256, description="The caller's event id: a retry records once.")
-
-    @model_validator(mode="after")
-    def _grant_has_type(self) -> "ConsentCreate":
-        if self.status == "granted" and self.consent_type is None:
-            raise ValueError("a grant needs `consent_type`")
-        return self
 
 
 class ConsentRecorded(BaseModel):
@@ -180,6 +183,7 @@ def record_consent_event(
         actor=principal.actor,
         proof=body.proof.model_dump(exclude_none=True) if body.proof else None,
         dedup_id=body.external_id,
+        notice_required=True,
         **fields,
     )
     if not events:

@@ -34,6 +34,7 @@ class PurposeRead(BaseModel):
     direct_marketing: bool
     sale_or_share: bool
     profiling: bool
+    soft_opt_in_allowed: bool
     retention: str | None
     recipients: list[str]
     data_categories: list[str]
@@ -53,6 +54,7 @@ class PurposeRead(BaseModel):
             direct_marketing=p.direct_marketing,
             sale_or_share=p.sale_or_share,
             profiling=p.profiling,
+            soft_opt_in_allowed=p.soft_opt_in_allowed,
             retention=p.retention,
             recipients=list(p.recipients),
             data_categories=list(p.data_categories),

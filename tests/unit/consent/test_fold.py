@@ -8,6 +8,7 @@ import pytest
 
 from cdp.consent.fold import (
     OBJECTION_STANDS,
+    SOFT_OPT_IN_ENDED,
     UNPROVEN_IMPORT,
     Fact,
     effective_status,
@@ -216,3 +217,100 @@ def test_among_simultaneous_grants_the_first_party_proven_one_counts():
     for order in itertools.permutations([withdrawal, stale, fresh]):
         folded = fold(order)
         assert folded is not None and folded.event_id == fresh.id and folded.ignored == {stale.id: UNPROVEN_IMPORT}
+
+
+# (e) soft opt-in ends with any opt-out; only express consent re-enables ----------------------------------
+
+
+def soft(minutes: int, **kw) -> Fact:
+    return fact("granted", minutes, consent_type="soft_opt_in", proof=True, **kw)
+
+
+def test_a_soft_opt_in_grant_applies_when_nothing_restricts():
+    grant = soft(0)
+    folded = fold([grant])
+    assert folded is not None and folded.status == "granted" and folded.event_id == grant.id
+
+
+@pytest.mark.parametrize("opt_out", ["withdrawn", "denied", "objected"])
+def test_a_soft_opt_in_after_an_opt_out_is_ignored(opt_out: str):
+    first, stop, again = soft(0), fact(opt_out, 10), soft(20)
+    folded = fold([first, stop, again])
+    assert folded is not None and folded.status == opt_out and folded.event_id == stop.id
+    # even a first-party soft opt-in with proof (which would lift an objection) stays ended
+    assert folded.ignored == {again.id: SOFT_OPT_IN_ENDED}
+
+
+def test_a_soft_opt_in_stays_ended_after_an_unsubscribe_even_as_the_first_grant():
+    stop, again = fact("withdrawn", 0, method="one_click_unsubscribe"), soft(5)
+    assert status_of(stop, again) == "withdrawn"
+
+
+def test_an_expiry_is_not_an_opt_out():
+    assert status_of(soft(0), fact("expired", 5), soft(10)) == "granted"
+
+
+@pytest.mark.parametrize("consent_type", ["expressed", "explicitly_expressed"])
+def test_a_new_express_consent_re_enables_the_contact_point_and_a_later_soft_opt_in(consent_type: str):
+    stop, ignored, express, later = (
+        fact("withdrawn", 0),
+        soft(5),
+        fact("granted", 10, consent_type=consent_type),
+        soft(20),
+    )
+    folded = fold([stop, ignored, express, later])
+    assert folded is not None and folded.status == "granted" and folded.event_id == later.id
+    assert folded.ignored == {ignored.id: SOFT_OPT_IN_ENDED}
+
+
+@pytest.mark.parametrize("consent_type", ["implied", None, "soft_opt_in"])
+def test_a_grant_that_is_not_express_does_not_restore_soft_opt_in_eligibility(consent_type: str | None):
+    stop, other, later_soft, stop_again = (
+        fact("withdrawn", 0),
+        fact("granted", 5, consent_type=consent_type),
+        soft(10),
+        fact("withdrawn", 15),
+    )
+    folded = fold([stop, other, later_soft])
+    assert folded is not None and later_soft.id in folded.ignored
+    assert status_of(stop, other, later_soft, stop_again) == "withdrawn"
+
+
+def test_an_express_grant_ignored_by_an_objection_does_not_restore_eligibility():
+    objection = fact("objected", 0)
+    unproven_express = fact("granted", 5, consent_type="expressed")  # no proof: the objection stands
+    later = soft(10)
+    folded = fold([objection, unproven_express, later])
+    assert folded is not None and folded.status == "objected"
+    assert folded.ignored == {unproven_express.id: OBJECTION_STANDS, later.id: SOFT_OPT_IN_ENDED}
+
+
+def test_a_proven_express_grant_lifts_an_objection_and_restores_soft_opt_in():
+    objection, express, later = fact("objected", 0), fact("granted", 5, consent_type="expressed", proof=True), soft(10)
+    folded = fold([objection, express, later])
+    assert folded is not None and folded.status == "granted" and folded.event_id == later.id and not folded.ignored
+
+
+def test_a_soft_opt_in_at_the_same_moment_as_a_withdrawal_loses():
+    stop, same = fact("withdrawn", 0), soft(0)
+    for order in itertools.permutations([stop, same]):
+        assert status_of(*order) == "withdrawn"
+
+
+def test_soft_opt_in_rule_is_order_independent():
+    history = [soft(0), fact("withdrawn", 5), soft(7), fact("granted", 9, consent_type="expressed"), soft(12)]
+    expected = fold(history)
+    assert expected is not None and expected.event_id == history[-1].id
+    assert all(fold(order) == expected for order in itertools.permutations(history))
+
+
+def test_an_unproven_import_withdrawal_in_between_does_not_open_the_door_to_an_unproven_import_grant():
+    # found by the property test: first-party withdrawal, then a CRM's own withdrawal, then a stale CRM grant
+    first_party, crm_withdrawal, crm_grant = (
+        fact("withdrawn", 0),
+        fact("withdrawn", 1, method="crm_sync"),
+        fact("granted", 2, method="crm_sync"),
+    )
+    folded = fold([first_party, crm_withdrawal, crm_grant])
+    assert folded is not None and folded.status == "withdrawn"
+    assert folded.ignored == {crm_grant.id: UNPROVEN_IMPORT}

@@ -6,11 +6,12 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdp.consent.fold import IMPORT_METHODS, Fact, fold
+from cdp.consent.fold import EXPRESS_TYPES, IMPORT_METHODS, OPT_OUTS, SOFT_OPT_IN_ENDED, Fact, fold
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 STATUSES = ("granted", "withdrawn", "denied", "expired", "objected")
 METHODS = ("web_form", "api", "one_click_unsubscribe", "preference_center", "crm_sync", "csv_import", "import")
+CONSENT_TYPES = (None, "expressed", "explicitly_expressed", "implied", "soft_opt_in")
 
 facts = st.builds(
     Fact,
@@ -20,6 +21,7 @@ facts = st.builds(
     occurred_at=st.integers(0, 6).map(lambda m: T0 + dt.timedelta(minutes=m)),
     method=st.sampled_from(METHODS),
     has_proof=st.booleans(),
+    consent_type=st.sampled_from(CONSENT_TYPES),
 )
 histories = st.lists(facts, min_size=1, max_size=12, unique_by=lambda f: f.id)
 
@@ -86,3 +88,50 @@ def test_a_stale_import_older_than_everything_changes_nothing(history: list[Fact
     after = fold([*history, early])
     assert after is not None
     assert after == folded
+
+
+@given(histories)
+def test_after_an_opt_out_only_express_consent_re_enables(history: list[Fact]) -> None:
+    """COMPLIANCE 7.10: once opted out, soft opt-in grants alone never make the subject granted again."""
+    opt_outs = [f for f in history if f.status in OPT_OUTS]
+    if not opt_outs:
+        return
+    cut = max(f.occurred_at for f in opt_outs)
+    later_grants = [f for f in history if f.status == "granted" and f.occurred_at > cut]
+    if all(g.consent_type == "soft_opt_in" for g in later_grants):
+        folded = fold(history)
+        assert folded is not None and folded.status != "granted"
+
+
+@given(histories)
+def test_a_soft_opt_in_is_ignored_for_its_rule_only_after_an_opt_out_with_no_express_grant_since(
+    history: list[Fact],
+) -> None:
+    folded = fold(history)
+    assert folded is not None
+    for fact_id, reason in folded.ignored.items():
+        if reason != SOFT_OPT_IN_ENDED:
+            continue
+        ended = next(f for f in history if f.id == fact_id)
+        assert ended.consent_type == "soft_opt_in"
+        assert any(f.status in OPT_OUTS and f.occurred_at <= ended.occurred_at for f in history)
+
+
+@given(histories)
+def test_an_applied_soft_opt_in_never_follows_an_opt_out_without_an_express_grant_between(history: list[Fact]) -> None:
+    folded = fold(history)
+    assert folded is not None
+    by_id = {f.id: f for f in history}
+    current = by_id[folded.event_id]
+    if current.status != "granted" or current.consent_type != "soft_opt_in":
+        return
+    opt_outs = [f for f in history if f.status in OPT_OUTS and f.occurred_at <= current.occurred_at]
+    if opt_outs:
+        last_out = max(f.occurred_at for f in opt_outs)
+        assert any(
+            f.status == "granted"
+            and f.consent_type in EXPRESS_TYPES
+            and f.id not in folded.ignored
+            and last_out <= f.occurred_at <= current.occurred_at
+            for f in history
+        )

@@ -268,6 +268,7 @@ def test_objection_covers_every_direct_marketing_purpose_and_contact_point(sessi
         (phone.id, "sms_marketing"),
         (email.id, "sales_outreach"),
         (phone.id, "sales_outreach"),
+        (email.id, "customer_similar_products_email"),  # a soft opt-in is direct marketing too
         (email.id, "profiling"),
         (phone.id, "profiling"),
         (None, "profiling"),
@@ -361,3 +362,40 @@ def test_a_change_writes_an_encrypted_timeline_event_and_an_audit_entry_without_
     assert entry.resource_id == str(profile.id)
     assert entry.details["consent_event_ids"] == [str(events[0].id)]
     assert "ledger.person" not in str(entry.details)
+
+
+# --- soft opt-in (COMPLIANCE 7.10) -----------------------------------------------------------------------
+
+
+def test_a_soft_opt_in_links_to_a_sale_and_ends_with_an_unsubscribe(session, person):
+    profile, email, _ = person
+    sale = store.add_event(session, profile, type="sale_negotiated", occurred_at=hours(-1), source="crm", dedup_id=None)
+    session.flush()
+    soft = {
+        "purpose": "customer_similar_products_email",
+        "consent_type": "soft_opt_in",
+        "proof": {"opt_out_offered": True},
+    }
+    granted = record(session, profile, email, at=hours(0), linked_event_id=sale.id, **soft)
+    assert granted.linked_event_id == sale.id and state(session, profile, email, soft["purpose"]).status == "granted"
+    record(session, profile, email, soft["purpose"], "withdrawn", at=hours(1), method="one_click_unsubscribe")
+    again = record(session, profile, email, at=hours(2), linked_event_id=sale.id, **soft)
+    assert again.ignored_reason == "soft_opt_in_ended_by_opt_out"
+    assert state(session, profile, email, soft["purpose"]).status == "withdrawn"
+
+
+def test_a_soft_opt_in_linked_to_a_non_sale_event_is_refused(session, person):
+    profile, email, _ = person
+    visit = store.add_event(session, profile, type="email_opened", occurred_at=hours(-1), source="crm", dedup_id=None)
+    session.flush()
+    with pytest.raises(InvalidConsent) as refused:
+        record(
+            session,
+            profile,
+            email,
+            purpose="customer_similar_products_email",
+            consent_type="soft_opt_in",
+            linked_event_id=visit.id,
+            proof={"opt_out_offered": True},
+        )
+    assert refused.value.code == "soft_opt_in_not_a_sale"

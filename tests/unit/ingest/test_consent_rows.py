@@ -70,5 +70,25 @@ def test_an_objection_in_a_record_fans_out_to_every_direct_marketing_purpose(ses
     objection = {"purpose": "email_marketing", "status": "objected", "occurred_at": "2026-01-02T00:00:00Z"}
     result = ingest_batch(session, "crm", [contact_row(consents=[GRANT, objection])], actor=SYSTEM).results[0]
     states = session.scalars(select(ConsentState).where(ConsentState.profile_id == result.profile_id)).all()
-    assert {s.purpose for s in states} == {"email_marketing", "sales_outreach", "profiling", "ad_audience_sharing"}
+    assert {s.purpose for s in states} == {
+        "email_marketing",
+        "sales_outreach",
+        "customer_similar_products_email",
+        "profiling",
+        "ad_audience_sharing",
+    }
     assert {s.status for s in states} == {"objected"}
+
+
+def test_a_soft_opt_in_cannot_arrive_through_ingestion_which_has_no_sale_link(session):
+    soft = {
+        "purpose": "customer_similar_products_email",
+        "status": "granted",
+        "occurred_at": "2026-01-02T00:00:00Z",
+        "consent_type": "soft_opt_in",
+        "lawful_basis": "legitimate_interest",
+        "proof": {"opt_out_offered": True},
+    }
+    result = ingest_batch(session, "shop", [contact_row(consents=[soft])], actor=SYSTEM).results[0]
+    assert result.outcome == "quarantined"
+    assert session.scalars(select(ConsentEvent)).all() == []

@@ -2,6 +2,7 @@
 
 # ruff: noqa: E501  (policy snippets read best on one line each)
 import datetime as dt
+import hashlib
 import shutil
 import textwrap
 from pathlib import Path
@@ -42,6 +43,41 @@ def test_the_shipped_defaults_load_and_cross_reference():
     assert policies.retention.rule(email.retention or "") is not None
     assert any(p.sale_or_share for p in policies.purposes.values())
     assert {r.target for r in policies.retention.rules} >= {"profile", "event", "quarantine"}
+
+
+def test_the_shipped_soft_opt_in_purpose_is_legitimate_interest_direct_marketing():
+    policies = load_policies(DEFAULTS)
+    soft = policies.purposes["customer_similar_products_email"]
+    assert soft.soft_opt_in_allowed and soft.direct_marketing and soft.lawful_basis == "legitimate_interest"
+    assert not soft.consent_required and soft.channels == ("email",)
+    assert "soft_opt_in" in soft.consent_types_accepted
+    assert policies.retention.rule(soft.retention or "") is not None
+    assert not any(p.soft_opt_in_allowed for p in policies.purposes.values() if p.id != soft.id)
+
+
+def test_every_shipped_notice_has_a_sha256_and_a_text_notice_hashes_to_its_text():
+    policies = load_policies(DEFAULTS)
+    notices = [n for p in policies.purposes.values() for n in p.notices]
+    assert notices and all(n.sha256 and len(n.sha256) == 64 for n in notices)
+    [text_notice] = [n for n in notices if n.text]
+    assert text_notice.sha256 == hashlib.sha256(text_notice.text.encode()).hexdigest()
+
+
+def test_soft_opt_in_allowed_defaults_the_accepted_types_to_include_it(policy_dir):
+    _write(
+        policy_dir,
+        "purposes.yaml",
+        """
+        purposes:
+          - id: soft
+            lawful_basis: legitimate_interest
+            channels: [email]
+            direct_marketing: true
+            soft_opt_in_allowed: true
+        """,
+    )
+    purpose = load_policies(policy_dir).purposes["soft"]
+    assert purpose.consent_types_accepted == ("soft_opt_in", "expressed", "explicitly_expressed")
 
 
 def test_consent_validity_counts_calendar_months():
@@ -93,6 +129,35 @@ def test_the_notice_in_force_is_the_latest_effective_one(policy_dir):
         ("lawful_basis: contract\n    channels: [pigeon]", 4, "pigeon"),
         ("lawful_basis: contract\n    channels: [email]\n    consent_types_accepted: [telepathic]", 5, "telepathic"),
         ("lawful_basis: contract\n    channels: [email]\n    direct_marketting: true", 5, "direct_marketting"),
+        # PECR reg. 22(3): soft opt-in only for legitimate-interest direct marketing
+        (
+            "lawful_basis: legitimate_interest\n    channels: [email]\n    soft_opt_in_allowed: true",
+            5,
+            "soft_opt_in_allowed",
+        ),
+        (
+            "lawful_basis: contract\n    channels: [email]\n    direct_marketing: true\n    soft_opt_in_allowed: true",
+            6,
+            "legitimate_interest",
+        ),
+        (
+            "lawful_basis: consent\n    channels: [email]\n    consent_validity: P1Y\n    direct_marketing: true\n    soft_opt_in_allowed: true\n    notices: [{id: n, version: '1', effective_from: 2025-01-01, url: u}]",
+            7,
+            "soft_opt_in_allowed",
+        ),
+        ("lawful_basis: contract\n    channels: [email]\n    soft_opt_in_allowed: maybe", 5, "true or false"),
+        (
+            "lawful_basis: legitimate_interest\n    channels: [email]\n    direct_marketing: true\n    consent_types_accepted: [soft_opt_in]",
+            6,
+            "soft_opt_in_allowed",
+        ),
+        # a notice given in full must hash to its text
+        (
+            "lawful_basis: contract\n    channels: [email]\n    notices:\n      - id: n\n        version: '1'\n        effective_from: 2025-01-01\n        text: We told you.\n        sha256: "
+            + "0" * 64,
+            10,
+            "sha256",
+        ),
     ],
 )
 def test_a_bad_purpose_is_refused_with_file_and_line(policy_dir, purpose_body, line, problem):
