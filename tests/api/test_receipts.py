@@ -10,9 +10,9 @@ from tests.api.helpers import assert_problem, audit_entries
 from tests.factories import contact_row
 from tests.receipt_schemas import KANTARA_V1_1, RECEIPT_27560, assert_valid
 
-EMAIL = "ada.receipt@engine.example"
+EMAIL = "grizelda.receipt@engine.example"
 PHONE = "+44 20 7946 0555"
-FIRST, LAST = "Ada", "Lovelaceworth"
+FIRST, LAST = "Grizelda", "Lovelaceworth"  # a first name of hex letters (ada) would match hashes and ids
 PROOF = {"ip": "192.0.2.91", "user_agent": "Mozilla/5.0 (receipt)", "page_url": "https://example.com/join"}
 Keys = dict[str, dict[str, str]]
 
@@ -44,7 +44,7 @@ def _receipt(client: Any, keys: Keys, record_id: str, fmt: str | None = None, ro
 
 def _no_personal_data(resp: Any) -> None:
     text = resp.text.lower()
-    for value in (EMAIL, "ada.receipt", PHONE, PHONE.replace(" ", ""), "79460555", FIRST, LAST, *PROOF.values()):
+    for value in (EMAIL, "grizelda.receipt", PHONE, PHONE.replace(" ", ""), "79460555", FIRST, LAST, *PROOF.values()):
         assert value.lower() not in text, f"receipt carries {value!r}"
 
 
@@ -82,6 +82,10 @@ def test_a_withdrawn_consent_receipt_shows_the_withdrawal(client: Any, api_keys:
         "contact_point": {"email": EMAIL},
         "occurred_at": "2026-02-01T00:00:00Z",
         "method": "preference_center",
+        "consent_type": "expressed",
+        "source": "api",
+        "language": "en",
+        "jurisdiction": "EU",
     }
     resp = client.post(f"/v1/profiles/{ada['profile_id']}/consents", json=withdrawal, headers=api_keys["sales"])
     assert resp.status_code == 201, resp.text

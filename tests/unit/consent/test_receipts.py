@@ -69,7 +69,7 @@ def _withdraw(session, profile, email, at):
 
 def _no_personal_data(document) -> None:
     text = json.dumps(document).lower()
-    for value in (EMAIL, "receipt.person", PHONE, PHONE.replace(" ", ""), "7946", FIRST, LAST, *PROOF.values()):
+    for value in (EMAIL, "receipt.person", PHONE, PHONE.replace(" ", ""), "79460321", FIRST, LAST, *PROOF.values()):
         assert value.lower() not in text, f"receipt carries {value!r}"
 
 
