@@ -1,6 +1,8 @@
 """Settings from `CDP_` environment variables (and an optional `.env`); nothing is read at import time."""
 
 import functools
+import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +32,9 @@ def compliance_url_for(data_url: str) -> str:
     base, _, query = data_url.partition("?")
     head, _, dbname = base.rpartition("/")
     return f"{head}/{dbname}_compliance" + (f"?{query}" if query else "")
+
+
+_CONNECTOR_SECRET_ENV = re.compile(r"CDP_CONNECTOR_([A-Z][A-Z0-9_]*)_SECRET")
 
 
 class Settings(BaseSettings):
@@ -72,6 +77,19 @@ class Settings(BaseSettings):
     controller_address: str = Field("", description="Postal address of the controller, one line.")
     controller_url: str = Field("", description="The controller's privacy policy URL (receipt fallback).")
     controller_jurisdiction: str = Field("EU", description="Jurisdiction when neither event nor purpose names one.")
+    connector_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Webhook verification secret (or public key) per connector; each also comes from "
+        "`CDP_CONNECTOR_<NAME>_SECRET`. Never logged.",
+    )
+
+    @model_validator(mode="after")
+    def _connector_secrets_from_env(self) -> "Settings":
+        for key, value in os.environ.items():
+            match = _CONNECTOR_SECRET_ENV.fullmatch(key)
+            if match and value:
+                self.connector_secrets.setdefault(match.group(1).lower(), SecretStr(value))
+        return self
 
     @field_validator("database_url", "compliance_database_url")
     @classmethod

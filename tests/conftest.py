@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session
 
@@ -277,3 +278,27 @@ def make_records() -> Callable[..., list[dict[str, object]]]:
     from tests.factories import contact_rows
 
     return contact_rows
+
+
+@pytest.fixture
+def webhook_client(settings: Settings, stores: Stores) -> Iterator[Callable[..., "object"]]:
+    """A TestClient factory for webhook tests: connector secrets in settings and, optionally, a pinned clock."""
+    import datetime as dt
+    from contextlib import ExitStack
+
+    from fastapi.testclient import TestClient
+
+    from cdp.api.app import create_app
+    from cdp.api.routes.webhooks import webhook_now
+
+    exits = ExitStack()
+
+    def make(secrets: dict[str, str], now: dt.datetime | None = None) -> TestClient:
+        configured = settings.model_copy(update={"connector_secrets": {k: SecretStr(v) for k, v in secrets.items()}})
+        app = create_app(configured, runtime=open_runtime(configured, stores=stores))
+        if now is not None:
+            app.dependency_overrides[webhook_now] = lambda: now
+        return exits.enter_context(TestClient(app, raise_server_exceptions=False))
+
+    with exits:
+        yield make

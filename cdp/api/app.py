@@ -9,7 +9,18 @@ from fastapi import FastAPI
 from cdp import __version__
 from cdp.api import problems
 from cdp.api.middleware import RequestContextMiddleware
-from cdp.api.routes import audit, consents, health, identity, ingest, profiles, purposes, receipts, retention
+from cdp.api.routes import (
+    audit,
+    consents,
+    health,
+    identity,
+    ingest,
+    profiles,
+    purposes,
+    receipts,
+    retention,
+    webhooks,
+)
 from cdp.bootstrap import Runtime, open_runtime
 from cdp.db import Stores
 from cdp.logs import configure_logging
@@ -38,7 +49,7 @@ def create_app(
     app = FastAPI(title="cdp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     problems.install(app)
-    for module in (health, ingest, profiles, identity, consents, receipts, purposes, audit, retention):
+    for module in (health, ingest, profiles, identity, consents, receipts, purposes, audit, retention, webhooks):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.request_body_max_bytes)
     return app

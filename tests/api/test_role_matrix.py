@@ -246,7 +246,9 @@ PROTECTED = (
 )
 # Public: no key needed, and any key (or a bad one) is ignored.
 PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect")
-MATRIX = {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC}
+# Signature-authenticated: no API key; the tool's own signature over the raw body (tests/api/test_webhooks.py).
+SIGNED = (("POST", "/v1/webhooks/{connector}"),)
+MATRIX = {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC} | set(SIGNED)
 
 
 @pytest.fixture
