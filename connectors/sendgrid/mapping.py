@@ -60,6 +60,23 @@ def _event(event: dict[str, Any], type_: str, suffix: str = "") -> dict[str, Any
     }
 
 
+# DESIGN.md's timeline vocabulary (email_delivered, email_opened, ...), shared with the other email tools and
+# with the retention rules.
+EVENT_TYPES = {
+    "processed": "email_processed",
+    "deferred": "email_deferred",
+    "delivered": "email_delivered",
+    "open": "email_opened",
+    "click": "email_clicked",
+    "bounce": "email_bounced",
+    "dropped": "email_dropped",
+    "unsubscribe": "email_unsubscribed",
+    "spamreport": "email_spam_reported",
+    "group_unsubscribe": "email_group_unsubscribed",
+    "group_resubscribe": "email_group_resubscribed",
+}
+
+
 def map_events(events: list[dict[str, Any]], event_map: EventMap) -> list[dict[str, Any]]:
     by_email: dict[str, dict[str, Any]] = {}
     for event in events:
@@ -69,9 +86,9 @@ def map_events(events: list[dict[str, Any]], event_map: EventMap) -> list[dict[s
         events_out: list[dict[str, Any]] = []
         consents: list[dict[str, Any]] = []
         if kind in TIMELINE:
-            events_out.append(_event(event, f"email.{kind}"))
+            events_out.append(_event(event, EVENT_TYPES[kind]))
             if kind == "bounce" and event.get("type", "bounce") == "bounce":
-                events_out.append(_event(event, "email.undeliverable", ":undeliverable"))
+                events_out.append(_event(event, "email_undeliverable", ":undeliverable"))
         elif kind == "unsubscribe":
             consents.append(_consent(event, event_map.marketing_purpose, "withdrawn"))
         elif kind == "spamreport":
@@ -87,7 +104,7 @@ def map_events(events: list[dict[str, Any]], event_map: EventMap) -> list[dict[s
         else:
             continue
         if kind in ("unsubscribe", "spamreport", "group_unsubscribe", "group_resubscribe"):
-            events_out.append(_event(event, f"email.{kind}"))
+            events_out.append(_event(event, EVENT_TYPES[kind]))
         record = by_email.setdefault(
             email.lower(),
             {

@@ -121,10 +121,10 @@ def test_sendgrid_unsubscribes_withdraw_consent_once(webhook_client: Callable[..
         ]
         assert {c.actor for c in consents} == {"connector:sendgrid"}
     events = _event_types(client, "sendgrid")
-    assert [t for t in events if t.startswith("email.")] == [
-        "email.group_resubscribe",
-        "email.group_unsubscribe",
-        "email.unsubscribe",
+    assert [t for t in events if t.startswith("email_")] == [
+        "email_group_resubscribed",
+        "email_group_unsubscribed",
+        "email_unsubscribed",
     ]
 
     again = _post(client, "sendgrid", SENDGRID)

@@ -95,15 +95,15 @@ def test_mapping_of_every_event_kind() -> None:
     events = fixture("sendgrid_events.json")
     records = _by_email(map_events(events, EventMap(group_purposes={10: "sales_outreach"})))
     ada = records["ada.lovelace@example.com"]
-    assert [e.type for e in ada.events] == ["email.processed", "email.delivered", "email.open", "email.click"]
+    assert [e.type for e in ada.events] == ["email_processed", "email_delivered", "email_opened", "email_clicked"]
     assert ada.consents == []
     assert ada.events[2].properties["sg_machine_open"] is False
     assert {e.external_id for e in ada.events} == {f"sendgrid:{e['sg_event_id']}" for e in events[:4]}
     assert ada.external_id.startswith("email-sha256:") and "@" not in ada.external_id
 
     bounced = records["bounced@example.net"]
-    assert [e.type for e in bounced.events] == ["email.bounce", "email.undeliverable"]
-    assert [e.type for e in records["suppressed@example.com"].events] == ["email.dropped"]
+    assert [e.type for e in bounced.events] == ["email_bounced", "email_undeliverable"]
+    assert [e.type for e in records["suppressed@example.com"].events] == ["email_dropped"]
 
     grace = records["grace.hopper@example.org"]
     assert [(c.purpose, c.status, c.method) for c in grace.consents] == [
@@ -136,7 +136,7 @@ def test_a_blocked_bounce_is_not_undeliverable() -> None:
         "type": "blocked",
     }
     [row] = map_events([event], EventMap())
-    assert [e["type"] for e in row["events"]] == ["email.bounce"]
+    assert [e["type"] for e in row["events"]] == ["email_bounced"]
 
 
 def test_events_without_address_or_id_are_skipped() -> None:

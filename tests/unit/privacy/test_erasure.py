@@ -49,7 +49,7 @@ def person(session):
             last_name="Erasewell",
             lifecycle_stage="lead",
             consents=[GRANTED_EMAIL_MARKETING],
-            events=[{"type": "email.opened", "occurred_at": "2026-02-01T00:00:00Z"}],
+            events=[{"type": "email_opened", "occurred_at": "2026-02-01T00:00:00Z"}],
         ),
     )
     other_row = contact_row(first_name="Otto", last_name="Otherby", email="o@elsewhere.example")
