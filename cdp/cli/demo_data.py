@@ -300,7 +300,7 @@ class _Builder:
                     "purpose": "sales_outreach",
                     "status": "granted",
                     "occurred_at": _iso(created),
-                    "channel": "any" if email else "phone",
+                    "channel": "email" if email else "phone",
                     "lawful_basis": "legitimate_interest",
                     "method": "crm",
                     "jurisdiction": p.country,
