@@ -3,12 +3,14 @@
 Domain code never imports the tool packages; the API finds them through `cdp.connectors.registry`.
 """
 
-from cdp.connectors.base import BadSignature, Headers, WebhookSource, check_timestamp, connector_secret
+from cdp.connectors.base import NO_QUERY, BadSignature, Headers, Query, WebhookSource, check_timestamp, connector_secret
 from cdp.connectors.registry import get_webhook_source, register, webhook_sources
 
 __all__ = [
+    "NO_QUERY",
     "BadSignature",
     "Headers",
+    "Query",
     "WebhookSource",
     "check_timestamp",
     "connector_secret",

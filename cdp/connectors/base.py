@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from cdp.errors import Unauthenticated
@@ -9,6 +10,11 @@ from cdp.settings import Settings
 
 Headers = Mapping[str, str]
 """Request headers; lookups must be case-insensitive (Starlette's `Headers` is)."""
+
+Query = Mapping[str, str]
+"""The webhook URL's query parameters (for tools such as Mailchimp whose only credential is a URL secret)."""
+
+NO_QUERY: Query = MappingProxyType({})
 
 REPLAY_WINDOW = dt.timedelta(seconds=300)
 
@@ -26,8 +32,12 @@ class WebhookSource(Protocol):
 
     name: str
 
-    def verify(self, headers: Headers, raw_body: bytes, now: dt.datetime, *, secret: str | None) -> None:
-        """Return if the request is authentic and fresh; raise `BadSignature` otherwise (also when no secret)."""
+    def verify(
+        self, headers: Headers, raw_body: bytes, now: dt.datetime, *, secret: str | None, query: Query = NO_QUERY
+    ) -> None:
+        """Return if the request is authentic and fresh; raise `BadSignature` otherwise (also when no secret).
+
+        `query` is the webhook URL's query string; sources signing the body ignore it."""
         ...
 
     def parse(self, raw_body: bytes, headers: Headers) -> list[dict[str, Any]]:

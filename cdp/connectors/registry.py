@@ -9,7 +9,7 @@ import importlib.metadata
 
 from cdp.connectors.base import WebhookSource
 
-BUILTIN = ("connectors.typeform", "connectors.sendgrid")
+BUILTIN = ("connectors.typeform", "connectors.sendgrid", "connectors.mailchimp")
 ENTRY_POINT_GROUP = "cdp.connectors"
 
 _SOURCES: dict[str, WebhookSource] = {}

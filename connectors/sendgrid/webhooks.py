@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from cdp.connectors import BadSignature, Headers, check_timestamp
+from cdp.connectors import NO_QUERY, BadSignature, Headers, Query, check_timestamp
 from connectors.sendgrid.mapping import EventMap, map_events
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -48,7 +48,9 @@ class SendGridWebhook:
     def __init__(self, event_map: EventMap | None = None) -> None:
         self.event_map = event_map or EventMap()
 
-    def verify(self, headers: Headers, raw_body: bytes, now: dt.datetime, *, secret: str | None) -> None:
+    def verify(
+        self, headers: Headers, raw_body: bytes, now: dt.datetime, *, secret: str | None, query: Query = NO_QUERY
+    ) -> None:
         if not secret:
             raise BadSignature("no verification key is configured for this connector")
         signature, timestamp = headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)

@@ -8,7 +8,7 @@ import hmac
 import json
 from typing import Any
 
-from cdp.connectors import BadSignature, Headers
+from cdp.connectors import NO_QUERY, BadSignature, Headers, Query
 from connectors.typeform.mapping import FieldMap, map_response
 
 SIGNATURE_HEADER = "Typeform-Signature"
@@ -26,7 +26,9 @@ class TypeformWebhook:
     def __init__(self, field_map: FieldMap | None = None) -> None:
         self.field_map = field_map or FieldMap()
 
-    def verify(self, headers: Headers, raw_body: bytes, now: dt.datetime, *, secret: str | None) -> None:
+    def verify(
+        self, headers: Headers, raw_body: bytes, now: dt.datetime, *, secret: str | None, query: Query = NO_QUERY
+    ) -> None:
         if not secret:
             raise BadSignature("no secret is configured for this connector")
         header = headers.get(SIGNATURE_HEADER)

@@ -29,7 +29,7 @@ def test_explicit_setting_wins_over_env(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_registry_holds_the_builtin_tools() -> None:
-    assert {"typeform", "sendgrid"} <= set(webhook_sources())
+    assert {"typeform", "sendgrid", "mailchimp"} <= set(webhook_sources())
 
 
 def test_register_refuses_non_sources_and_duplicates() -> None:

@@ -1,8 +1,9 @@
 """POST /v1/webhooks/{connector}: a tool's webhook, authenticated by the tool's own signature, not an API key.
 
-The signature is checked over the raw bytes before anything is parsed; a refusal is audited (ids only) and
-nothing is ingested. Accepted records go through `ingest_batch` like every other source; events and consents
-carry the tool's event ids, so a redelivered webhook is recorded once.
+The signature is checked over the raw bytes before anything is parsed (tools without one, such as Mailchimp,
+check a secret in the URL query instead); a refusal is audited (ids only) and nothing is ingested. Accepted
+records go through `ingest_batch` like every other source; events and consents carry the tool's event ids, so a
+redelivered webhook is recorded once.
 """
 
 import datetime as dt
@@ -65,7 +66,13 @@ def receive_webhook(
         raise NotFound(f"no webhook connector named {connector!r}", connector=connector)
     actor = connector_actor(connector)
     try:
-        source.verify(request.headers, body, now, secret=connector_secret(runtime.settings, connector))
+        source.verify(
+            request.headers,
+            body,
+            now,
+            secret=connector_secret(runtime.settings, connector),
+            query=request.query_params,
+        )
     except BadSignature as exc:
         # Its own transaction: the request's rolls back with the error.
         with unit_of_work(runtime.stores) as audit_session:
