@@ -7,6 +7,7 @@
     ├── PermissionDenied  403  a known caller without the right role
     ├── InvalidInput      422  the input is malformed; `errors` says where
     ├── TooLarge          413  the input is larger than the configured limit
+    ├── UnsupportedMedia  415  the body's Content-Type is not one the endpoint reads
     ├── Unavailable       503  a dependency (database, keys) is not ready
     └── IntegrityError    500  stored data failed a cryptographic check; never returned as data
 
@@ -55,6 +56,11 @@ class InvalidInput(CdpError):
 class TooLarge(CdpError):
     slug = "too-large"
     title = "Request too large"
+
+
+class UnsupportedMedia(CdpError):
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
 
 
 class Unavailable(CdpError):

@@ -230,6 +230,7 @@ class Policies:
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
     purposes: dict[str, Purpose] = field(default_factory=dict)
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    forms: dict[str, "WebForm"] = field(default_factory=dict)
 
 
 class _Doc:
@@ -623,4 +624,108 @@ def load_policies(directory: Path) -> Policies:
         identity=_load_identity(directory / "identity.yaml"),
         purposes=purposes,
         retention=retention,
+        forms=_load_forms(directory / "forms.yaml", purposes),
     )
+
+
+FORM_CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "company", "job_title", "country", "city")
+
+
+@dataclass(frozen=True)
+class FormConsent:
+    """A checkbox: ticked (present in the body) grants `purpose` on `channel` under the notice shown."""
+
+    field: str
+    purpose: str
+    notice_id: str
+    notice_version: str
+    channel: str = "email"
+
+
+@dataclass(frozen=True)
+class WebForm:
+    """A plain HTML form posted to POST /v1/forms/{id} (policies/forms.yaml)."""
+
+    id: str
+    fields: dict[str, str]  # form field name -> ContactRecord field
+    consents: tuple[FormConsent, ...] = ()
+    required: tuple[str, ...] = ("email",)  # ContactRecord fields that must be filled
+    honeypot: str | None = None
+    max_fields: int = 30
+    max_bytes: int = 16_384
+    event_properties: tuple[str, ...] = ()  # form fields copied to the form_submitted event (never personal data)
+
+
+_FORM_KEYS = {"id", "fields", "consents", "required", "honeypot", "max_fields", "max_bytes", "event_properties"}
+_FORM_CONSENT_KEYS = {"field", "purpose", "notice_id", "notice_version", "channel"}
+
+
+def _positive_int(doc: _Doc, at: tuple[Any, ...], value: object, default: int) -> int:
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise doc.error(at, "expected a positive integer")
+    return value
+
+
+def _form_consent(doc: _Doc, at: tuple[Any, ...], body: object, purposes: dict[str, Purpose]) -> FormConsent:
+    data = _mapping(doc, at, body, "a form consent")
+    _check_keys(doc, at, data, _FORM_CONSENT_KEYS, "a form consent")
+    for key in ("field", "purpose", "notice_id", "notice_version"):
+        if data.get(key) in (None, ""):
+            raise doc.error(at, f"a form consent needs `{key}`")
+    purpose = purposes.get(str(data["purpose"]))
+    if purposes and purpose is None:
+        raise doc.error((*at, "purpose"), f"unknown purpose {data['purpose']!r} (not in purposes.yaml)")
+    notice = (str(data["notice_id"]), str(data["notice_version"]))
+    if purpose is not None and notice not in {(n.id, n.version) for n in purpose.notices}:
+        raise doc.error((*at, "notice_version"), f"notice {notice[0]} v{notice[1]} is not a notice of {purpose.id}")
+    channel = data.get("channel", "email")
+    if channel not in ("email", "phone", "any"):
+        raise doc.error((*at, "channel"), "channel must be one of email, phone, any")
+    return FormConsent(str(data["field"]), str(data["purpose"]), notice[0], notice[1], str(channel))
+
+
+def _load_forms(path: Path, purposes: dict[str, Purpose]) -> dict[str, WebForm]:
+    if not path.exists():
+        return {}
+    doc = _Doc(path)
+    data = _mapping(doc, (), doc.data if doc.data is not None else {}, "forms.yaml")
+    _check_keys(doc, (), data, {"version", "forms"}, "forms.yaml")
+    items = data.get("forms") or []
+    if not isinstance(items, list):
+        raise doc.error(("forms",), "`forms` must be a list")
+    forms: dict[str, WebForm] = {}
+    for i, body in enumerate(items):
+        at: tuple[Any, ...] = ("forms", i)
+        entry = _mapping(doc, at, body, "a form")
+        _check_keys(doc, at, entry, _FORM_KEYS, "a form")
+        fid = entry.get("id")
+        if not isinstance(fid, str) or not fid or not all(c.isalnum() or c in "-_" for c in fid):
+            raise doc.error((*at, "id"), "a form needs an `id` of letters, digits, - and _")
+        if fid in forms:
+            raise doc.error((*at, "id"), f"duplicate form id {fid!r}")
+        fields = _mapping(doc, (*at, "fields"), entry.get("fields") or {}, "`fields`")
+        for name, target in fields.items():
+            if target not in FORM_CONTACT_FIELDS:
+                raise doc.error(
+                    (*at, "fields", name),
+                    f"unknown contact field {target!r}; expected {', '.join(FORM_CONTACT_FIELDS)}",
+                )
+        consents = entry.get("consents") or []
+        if not isinstance(consents, list):
+            raise doc.error((*at, "consents"), "`consents` must be a list")
+        honeypot = entry.get("honeypot")
+        if honeypot is not None and not isinstance(honeypot, str):
+            raise doc.error((*at, "honeypot"), "honeypot must be a field name")
+        forms[fid] = WebForm(
+            id=fid,
+            fields={str(k): str(v) for k, v in fields.items()},
+            consents=tuple(_form_consent(doc, (*at, "consents", j), c, purposes) for j, c in enumerate(consents)),
+            required=_strings(doc, (*at, "required"), entry.get("required", ["email"]), FORM_CONTACT_FIELDS),
+            honeypot=honeypot,
+            max_fields=_positive_int(doc, (*at, "max_fields"), entry.get("max_fields"), 30),
+            max_bytes=_positive_int(doc, (*at, "max_bytes"), entry.get("max_bytes"), 16_384),
+            event_properties=_strings(doc, (*at, "event_properties"), entry.get("event_properties")),
+        )
+    return forms

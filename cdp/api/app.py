@@ -12,6 +12,7 @@ from cdp.api.middleware import RequestContextMiddleware
 from cdp.api.routes import (
     audit,
     consents,
+    forms,
     health,
     identity,
     ingest,
@@ -49,7 +50,7 @@ def create_app(
     app = FastAPI(title="cdp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     problems.install(app)
-    for module in (health, ingest, profiles, identity, consents, receipts, purposes, audit, retention, webhooks):
+    for module in (health, ingest, profiles, identity, consents, receipts, purposes, audit, retention, webhooks, forms):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.request_body_max_bytes)
     return app

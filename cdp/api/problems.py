@@ -27,6 +27,7 @@ STATUS: dict[type[errors.CdpError], int] = {
     errors.PermissionDenied: 403,
     errors.InvalidInput: 422,
     errors.TooLarge: 413,
+    errors.UnsupportedMedia: 415,
     errors.Unavailable: 503,
     errors.IntegrityError: 500,
 }

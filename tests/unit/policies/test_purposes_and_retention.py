@@ -18,6 +18,8 @@ DEFAULTS = Path(__file__).resolve().parents[3] / "policies"
 def policy_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "policies"
     shutil.copytree(DEFAULTS, folder)
+    # forms.yaml names shipped purposes; these tests replace purposes.yaml (tests/unit/policies/test_forms.py).
+    (folder / "forms.yaml").unlink()
     return folder
 
 
