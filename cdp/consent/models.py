@@ -15,25 +15,8 @@ import cdp.profiles.models  # noqa: F401  (profile, identity, source_record: the
 from cdp.db import UTCDateTime, utcnow
 
 SCHEMA_VERSION = "cdp-27560/1"
-# DESIGN's statuses plus `objected` (GDPR Art. 21(2)); DPV: ConsentGiven, ConsentWithdrawn, ConsentRefused,
-# ConsentExpired; `objected` is cdp's.
-STATUSES = ("granted", "withdrawn", "denied", "expired", "objected")
-CONSENT_TYPES = ("expressed", "explicitly_expressed", "implied", "soft_opt_in")
-INDICATED_BY = ("data_subject", "guardian", "controller", "processor", "authority", "system")
-METHODS = (
-    "web_form",
-    "api",
-    "import",
-    "email_tool",
-    "verbal",
-    "gpc_signal",
-    "crm",
-    "one_click_unsubscribe",
-    "double_opt_in_confirm",
-    "preference_center",
-    "crm_sync",
-    "csv_import",
-)
+# The vocabularies (statuses, methods, consent types) are the Literal types in cdp.ingest.records;
+# these columns store them as text.
 INDICATED_BY_DEFAULT = "data_subject"
 
 

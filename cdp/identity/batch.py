@@ -30,7 +30,7 @@ from cdp.identity.resolve import (
     _hashed,
     _probe_keys,
     blocking_keys,
-    fields_from_values,
+    fields_from_golden,
     model_for,
 )
 from cdp.identity.scoring import MatchFields, Score, score
@@ -290,17 +290,8 @@ class _Batch:
             (emails if identity.kind == EMAIL else phones).add(identity.value)
             if identity.trust == "low":
                 (weak_e if identity.kind == EMAIL else weak_p).add(identity.value)
-        golden = draft.golden
-        return fields_from_values(
-            emails=emails,
-            phones=phones,
-            first_name=golden.get("first_name"),
-            last_name=golden.get("last_name"),
-            company=golden.get("company"),
-            city=golden.get("city"),
-            country=golden.get("country"),
-            shared_emails=weak_e,
-            shared_phones=weak_p,
+        return fields_from_golden(
+            draft.golden, emails=emails, phones=phones, shared_emails=weak_e, shared_phones=weak_p
         )
 
     def _with_shared(self, draft: Draft, multi: set[str]) -> MatchFields:

@@ -8,7 +8,7 @@ count as evidence only.
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,28 @@ def fields_from_values(
         country=country.upper() if country else None,
         shared_emails=frozenset(e for e in emails if _is_weak_email(e)) | frozenset(shared_emails),
         shared_phones=frozenset(shared_phones),
+    )
+
+
+def fields_from_golden(
+    golden: Mapping[str, Any],
+    *,
+    emails: Iterable[str],
+    phones: Iterable[str],
+    shared_emails: Iterable[str] = (),
+    shared_phones: Iterable[str] = (),
+) -> MatchFields:
+    """The comparison view of a profile: its contact points plus the names and places of its golden record."""
+    return fields_from_values(
+        emails=emails,
+        phones=phones,
+        first_name=golden.get("first_name"),
+        last_name=golden.get("last_name"),
+        company=golden.get("company"),
+        city=golden.get("city"),
+        country=golden.get("country"),
+        shared_emails=shared_emails,
+        shared_phones=shared_phones,
     )
 
 
@@ -223,17 +245,7 @@ def profile_fields(
         (emails if identity.kind == EMAIL else phones).add(value)
         if identity.trust == "low" or (multi_profile and identity.blind_index in multi_profile):
             (shared_e if identity.kind == EMAIL else shared_p).add(value)
-    return fields_from_values(
-        emails=emails,
-        phones=phones,
-        first_name=golden.get("first_name"),
-        last_name=golden.get("last_name"),
-        company=golden.get("company"),
-        city=golden.get("city"),
-        country=golden.get("country"),
-        shared_emails=shared_e,
-        shared_phones=shared_p,
-    )
+    return fields_from_golden(golden, emails=emails, phones=phones, shared_emails=shared_e, shared_phones=shared_p)
 
 
 def _contact_identities(session: Session, profile_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Identity]]:

@@ -7,7 +7,6 @@ table instead of a flush per row. Stored profiles the batch joined together are 
 """
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,12 +34,6 @@ class Written:
     index: int
     outcome: str
     profile_id: uuid.UUID
-
-
-def _event_dedup_id(event: Any) -> str:
-    return str(
-        event.external_id or json.dumps([event.type, event.occurred_at.isoformat(), event.properties], sort_keys=True)
-    )
 
 
 def write_plan(
@@ -130,7 +123,7 @@ def write_plan(
             )
             latest = max(latest, record.observed_at)
             for event in record.events:
-                key = v.blind_index(f"event:{source}", _event_dedup_id(event))
+                key = v.blind_index(f"event:{source}", event.dedup_id())
                 if key in dedup_wanted:
                     continue
                 dedup_wanted[key] = {
@@ -267,28 +260,21 @@ def _stored_event_keys(session: Session, source: str, keys: list[str]) -> set[st
 def _record_consents(session: Session, draft: Draft, row: ValidRow, record_id: uuid.UUID, actor: str) -> None:
     v = vault(session)
     record = row.record
-    channel_ids: dict[str, uuid.UUID | None] = {}
+    channel: dict[str, tuple[uuid.UUID | None, str | None]] = {}
     for kind, value in (("email", row.email), ("phone", row.phone)):
-        identity = draft.identities.get(v.blind_index(kind, value)) if value else None
-        channel_ids[kind] = identity.stored_id if identity else None
+        bidx = v.blind_index(kind, value) if value else None
+        identity = draft.identities.get(bidx) if bidx else None
+        channel[kind] = (identity.stored_id if identity else None, bidx)
     for consent in record.consents:
+        identity_id, contact_index = channel.get(consent.channel, (None, None))
         record_ingested_consent(
             session,
             consent,
             profile_id=draft.id,
-            identity_id=channel_ids.get(consent.channel),
+            identity_id=identity_id,
             source=record.source,
             actor=actor,
-            dedup_id=consent.external_id
-            or json.dumps(
-                [
-                    v.blind_index(consent.channel, getattr(row, consent.channel))
-                    if consent.channel in ("email", "phone") and getattr(row, consent.channel)
-                    else None,
-                    consent.dedup_view(),
-                ],
-                sort_keys=True,
-            ),
+            dedup_id=consent.dedup_id(contact_index),
             source_record_id=record_id,
         )
 

@@ -23,6 +23,7 @@ from cdp.db import utcnow
 from cdp.identity.batch import Incoming, plan_batch, stored_source_records
 from cdp.identity.merge import merge_profiles, record_identities, refresh_golden
 from cdp.identity.resolve import (
+    fields_from_golden,
     fields_from_values,
     lock_keys,
     profile_fields,
@@ -132,8 +133,7 @@ def _store_history(
             type=event.type,
             occurred_at=event.occurred_at,
             source=record.source,
-            dedup_id=event.external_id
-            or json.dumps([event.type, event.occurred_at.isoformat(), event.properties], sort_keys=True),
+            dedup_id=event.dedup_id(),
             properties=event.properties,
             source_record_id=source_record_id,
         )
@@ -146,8 +146,7 @@ def _store_history(
             identity_id=identity.id if identity else None,
             source=record.source,
             actor=actor.id,
-            dedup_id=consent.external_id
-            or json.dumps([identity.blind_index if identity else None, consent.dedup_view()], sort_keys=True),
+            dedup_id=consent.dedup_id(identity.blind_index if identity else None),
             source_record_id=source_record_id,
         )
 
@@ -230,14 +229,8 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
         # A brand-new profile has exactly this record: no need to read it back to compute its golden record.
         observation = Observation(record.source, record.observed_at, record.model_dump(mode="json"))
         golden = refresh_golden(session, profile, at=now, observations=[observation])
-        fields = fields_from_values(
-            emails=[row.email] if row.email else [],
-            phones=[row.phone] if row.phone else [],
-            first_name=golden.get("first_name"),
-            last_name=golden.get("last_name"),
-            company=golden.get("company"),
-            city=golden.get("city"),
-            country=golden.get("country"),
+        fields = fields_from_golden(
+            golden, emails=[row.email] if row.email else [], phones=[row.phone] if row.phone else []
         )
         replace_match_keys(session, profile.id, fields, new=True)
     else:

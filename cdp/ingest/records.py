@@ -1,6 +1,7 @@
 """ContactRecord: the canonical shape every source is mapped to before it enters the store."""
 
 import datetime as dt
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -79,6 +80,10 @@ class ConsentInput(BaseModel):
     def stated_lawful_basis(self) -> str | None:
         return self.lawful_basis if "lawful_basis" in self.model_fields_set else None
 
+    def dedup_id(self, contact_index: str | None) -> str:
+        """The source's consent id, or the event itself on its contact point (blind index) when there is none."""
+        return self.external_id or json.dumps([contact_index, self.dedup_view()], sort_keys=True)
+
     def dedup_view(self) -> dict[str, Any]:
         """The fields that identify this event when the source gives no id; fields added later count only when
         set, so events stored before they existed keep their dedup key."""
@@ -98,6 +103,12 @@ class EventInput(BaseModel):
         None, max_length=256, description="The source's event id; makes re-delivery a no-op."
     )
     properties: dict[str, Any] = Field(default_factory=dict)
+
+    def dedup_id(self) -> str:
+        """The source's event id, or the event's own content when the source gives none."""
+        return self.external_id or json.dumps(
+            [self.type, self.occurred_at.isoformat(), self.properties], sort_keys=True
+        )
 
 
 class ContactRecord(BaseModel):
