@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,22 +88,31 @@ def keyring_from_env(master_keys: str, blind_index_key: str | None, suppression_
     )
 
 
-def _write_private(path: Path, document: dict[str, object]) -> None:
+def _write_tmp(path: Path, document: dict[str, object]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(document, fh, indent=2)
         fh.flush()
         os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    os.chmod(name, 0o600)
+    return Path(name)
 
 
-def create_key_file(path: Path) -> None:
+def _write_private(path: Path, document: dict[str, object]) -> None:
+    os.replace(_write_tmp(path, document), path)
+
+
+def create_key_file(path: Path) -> bool:
+    """Create the key file unless another process got there first; False when it did.
+
+    Linking the finished temp file never overwrites an existing key file, so two
+    processes starting at once end up sharing one keyring instead of each
+    encrypting with a key the other cannot read.
+    """
     now = dt.datetime.now(dt.UTC).isoformat()
     master_id = new_master_key_id()
-    _write_private(
+    tmp = _write_tmp(
         path,
         {
             "format": 1,
@@ -112,6 +122,13 @@ def create_key_file(path: Path) -> None:
             "suppression_keys": [{"version": 1, "key": _b64(secrets.token_bytes(KEY_BYTES)), "created_at": now}],
         },
     )
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+    return True
 
 
 def _read_key_file(path: Path) -> dict[str, object]:
@@ -179,6 +196,5 @@ def load_keyring(
         return keyring_from_env(master_keys, blind_index_key, suppression_keys), False
     created = False
     if not key_file.exists():
-        create_key_file(key_file)
-        created = True
+        created = create_key_file(key_file)
     return keyring_from_file(key_file), created
