@@ -6,8 +6,9 @@ when present, else the SHA-256 of the lower-cased address (no address in ids, au
 
 - subscribe: names from the merge fields; `granted` for the marketing purpose (proof: the body's SHA-256 and
   `ip_opt`); event `email_subscribed`.
-- unsubscribe: `withdrawn` (also for `action=delete`: the address is no longer on the audience), an `abuse`
-  reason is also an objection; event `email_unsubscribed`.
+- unsubscribe (`action=unsub`): `withdrawn`, an `abuse` reason is also an objection; event `email_unsubscribed`.
+- unsubscribe with `action=delete`: an admin removed the member; event `email_list_removed`, no consent change
+  (CONNECTORS.md §1.3: removal at the destination is not the person withdrawing).
 - profile: the merge fields only (no consent change, no event).
 - upemail: a record for the new address and an event `email_address_changed`; the old address appears only as
   its SHA-256 (consent belongs to the contact point and is not copied).
@@ -135,9 +136,11 @@ def map_webhook(raw_body: bytes, event_map: EventMap) -> list[dict[str, Any]]:
     if kind == "subscribe":
         record["consents"].append(consent("granted", ":granted"))
         record["events"].append(event("email_subscribed"))
+    elif kind == "unsubscribe" and data.get("action") == "delete":
+        # An admin deleted or archived the member: the list changed, the person said nothing (§1.3).
+        record["events"].append(event("email_list_removed"))
     elif kind == "unsubscribe":
-        by_admin = data.get("action") == "delete"
-        record["consents"].append(consent("withdrawn", ":withdrawn", "controller" if by_admin else "data_subject"))
+        record["consents"].append(consent("withdrawn", ":withdrawn"))
         if abuse:
             record["consents"].append(consent("objected", ":objected"))
         record["events"].append(event("email_unsubscribed"))

@@ -90,23 +90,27 @@ def test_configured_purpose() -> None:
     assert record["consents"][0]["purpose"] == "newsletter"
 
 
-@pytest.mark.parametrize(
-    ("kind", "indicated_by"), [("unsubscribe", "data_subject"), ("unsubscribe_delete", "controller")]
-)
-def test_unsubscribe_withdraws_consent(kind: str, indicated_by: str) -> None:
-    [record] = mapped(kind)
+def test_unsubscribe_withdraws_consent() -> None:
+    [record] = mapped("unsubscribe")
     assert (record["external_id"], record["email"]) == ("member:9c1e0a2b3d", "grace.hopper@example.org")
     assert "first_name" not in record  # an unsubscribe changes consent, not the profile
     [consent] = record["consents"]
     assert (consent["status"], consent["purpose"], consent["indicated_by"]) == (
         "withdrawn",
         "email_marketing",
-        indicated_by,
+        "data_subject",
     )
     [event] = record["events"]
     assert event["type"] == "email_unsubscribed"
     assert event["properties"]["reason"] == "manual"
-    assert event["properties"]["action"] == ("delete" if kind.endswith("delete") else "unsub")
+    assert event["properties"]["action"] == "unsub"
+
+
+def test_an_admin_delete_is_a_list_removal_not_a_withdrawal() -> None:
+    [record] = mapped("unsubscribe_delete")
+    assert record["consents"] == []
+    [event] = record["events"]
+    assert (event["type"], event["properties"]["action"]) == ("email_list_removed", "delete")
 
 
 def test_abuse_unsubscribe_is_also_an_objection() -> None:
