@@ -83,6 +83,19 @@ class Settings(BaseSettings):
         "`CDP_CONNECTOR_<NAME>_SECRET`. Never logged.",
     )
 
+    connectors_file: Path | None = Field(
+        None,
+        description="YAML file of connector settings: `<name>: {base_url, token, list_id, field_map, ...}`; "
+        "each key can also come from `CDP_CONNECTOR_<NAME>__<KEY>`, which wins. Never logged.",
+    )
+    batch_gate_min_rows: int = Field(
+        20, ge=1, description="Sync pages and import chunks this large go through the batch quality gate."
+    )
+    batch_gate_min_valid_share: float = Field(
+        0.5, ge=0, le=1, description="Share of a gated batch's rows that must pass validation, or nothing is stored."
+    )
+    sync_page_size: int = Field(100, ge=1, le=2000, description="Records asked for per page on pulls.")
+
     @model_validator(mode="after")
     def _connector_secrets_from_env(self) -> "Settings":
         for key, value in os.environ.items():

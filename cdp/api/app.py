@@ -11,6 +11,7 @@ from cdp.api import problems
 from cdp.api.middleware import RequestContextMiddleware
 from cdp.api.routes import (
     audit,
+    connectors,
     consents,
     forms,
     health,
@@ -50,7 +51,20 @@ def create_app(
     app = FastAPI(title="cdp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     problems.install(app)
-    for module in (health, ingest, profiles, identity, consents, receipts, purposes, audit, retention, webhooks, forms):
+    for module in (
+        health,
+        ingest,
+        profiles,
+        identity,
+        consents,
+        receipts,
+        purposes,
+        audit,
+        retention,
+        webhooks,
+        forms,
+        connectors,
+    ):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.request_body_max_bytes)
     return app

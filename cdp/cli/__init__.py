@@ -16,9 +16,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from cdp.cli import audit, consent, db, demo, export, identity, import_, keys, policy, retention, serve
+    from cdp.cli import audit, consent, db, demo, export, identity, import_, keys, policy, retention, serve, sync
 
-    for module in (serve, demo, import_):
+    for module in (serve, demo, import_, sync):
         module.register(app)
     app.add_typer(db.app, name="db")
     app.add_typer(keys.app, name="keys")

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         from cdp.db import unit_of_work, utcnow
         from cdp.errors import InvalidInput
         from cdp.ingest.pipeline import ingest_batch
+        from cdp.ingest.quality import gate_settings
         from cdp.ingest.tabular import FileFormat, guess_format, parse_mapping, read_rows
         from cdp.ingest.validate import validate_row
 
@@ -47,13 +48,14 @@ def register(app: typer.Typer) -> None:
         )
         with runtime() as rt, progress:
             task = progress.add_task("import", total=None)
+            gate = gate_settings(rt.settings)
             while batch := list(itertools.islice(rows, chunk)):
                 if dry_run:
                     checked = [validate_row(source, r, purposes=rt.policies.purposes) for r in batch]
                     counts.update("invalid" if isinstance(c, list) else "valid" for c in checked)
                 else:
                     with unit_of_work(rt.stores) as session:
-                        counts.update(ingest_batch(session, source, batch, actor=actor).counts)
+                        counts.update(ingest_batch(session, source, batch, actor=actor, gate=gate).counts)
                 progress.advance(task, len(batch))
         summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
         typer.echo(f"{'checked' if dry_run else 'imported'} {sum(counts.values())} records: {summary or 'none'}")

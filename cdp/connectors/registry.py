@@ -1,4 +1,5 @@
-"""Which webhook sources exist: tool packages register themselves when imported.
+"""Which connectors exist: tool packages register their webhook sources, pull sources and destinations when
+imported.
 
 The built-in tool packages and any distribution exposing the entry point group `cdp.connectors` are imported
 on first lookup; importing is by name, so domain code never depends on a tool package.
@@ -6,24 +7,51 @@ on first lookup; importing is by name, so domain code never depends on a tool pa
 
 import importlib
 import importlib.metadata
+from typing import TypeVar
 
-from cdp.connectors.base import WebhookSource
+from cdp.connectors.base import Destination, PullSource, WebhookSource
 
-BUILTIN = ("connectors.typeform", "connectors.sendgrid", "connectors.mailchimp")
+BUILTIN = (
+    "connectors.typeform",
+    "connectors.sendgrid",
+    "connectors.mailchimp",
+    "connectors.hubspot",
+    "connectors.salesforce",
+    "connectors.csv",
+    "connectors.webhook",
+)
 ENTRY_POINT_GROUP = "cdp.connectors"
 
-_SOURCES: dict[str, WebhookSource] = {}
+_WEBHOOKS: dict[str, WebhookSource] = {}
+_PULLS: dict[str, PullSource] = {}
+_DESTINATIONS: dict[str, Destination] = {}
 _loaded = False
 
+T = TypeVar("T", WebhookSource, PullSource, Destination)
 
-def register(source: WebhookSource) -> WebhookSource:
-    if not isinstance(source, WebhookSource):
-        raise TypeError(f"{source!r} does not implement WebhookSource")
-    existing = _SOURCES.get(source.name)
-    if existing is not None and existing is not source:
-        raise ValueError(f"connector {source.name!r} is already registered")
-    _SOURCES[source.name] = source
-    return source
+
+def _put(table: dict[str, T], item: T) -> None:
+    existing = table.get(item.name)
+    if existing is not None and existing is not item:
+        raise ValueError(f"connector {item.name!r} is already registered")
+    table[item.name] = item
+
+
+def register(connector: T) -> T:
+    """Register a webhook source, pull source or destination (an object may be several)."""
+    kinds = 0
+    if isinstance(connector, WebhookSource):
+        _put(_WEBHOOKS, connector)
+        kinds += 1
+    if isinstance(connector, PullSource):
+        _put(_PULLS, connector)
+        kinds += 1
+    if isinstance(connector, Destination):
+        _put(_DESTINATIONS, connector)
+        kinds += 1
+    if not kinds:
+        raise TypeError(f"{connector!r} implements none of WebhookSource, PullSource, Destination")
+    return connector
 
 
 def _load() -> None:
@@ -31,7 +59,11 @@ def _load() -> None:
     if _loaded:
         return
     for module in BUILTIN:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
     _loaded = True
@@ -39,9 +71,29 @@ def _load() -> None:
 
 def webhook_sources() -> dict[str, WebhookSource]:
     _load()
-    return dict(_SOURCES)
+    return dict(_WEBHOOKS)
 
 
 def get_webhook_source(name: str) -> WebhookSource | None:
     _load()
-    return _SOURCES.get(name)
+    return _WEBHOOKS.get(name)
+
+
+def pull_sources() -> dict[str, PullSource]:
+    _load()
+    return dict(_PULLS)
+
+
+def get_pull_source(name: str) -> PullSource | None:
+    _load()
+    return _PULLS.get(name)
+
+
+def destinations() -> dict[str, Destination]:
+    _load()
+    return dict(_DESTINATIONS)
+
+
+def get_destination(name: str) -> Destination | None:
+    _load()
+    return _DESTINATIONS.get(name)

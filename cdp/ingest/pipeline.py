@@ -34,6 +34,7 @@ from cdp.identity.resolve import (
 from cdp.identity.scoring import MatchFields
 from cdp.identity.survivorship import Observation
 from cdp.ingest.bulk import record_ingested_consent, write_plan
+from cdp.ingest.quality import GateSettings, check_batch, gate_row
 from cdp.ingest.quarantine import quarantine_row
 from cdp.ingest.records import ContactRecord
 from cdp.ingest.validate import ValidRow, validate_row
@@ -264,13 +265,33 @@ class _Checked:
 
 
 def ingest_batch(
-    session: Session, source: str, rows: Sequence[object], *, actor: Actor, now: dt.datetime | None = None
+    session: Session,
+    source: str,
+    rows: Sequence[object],
+    *,
+    actor: Actor,
+    now: dt.datetime | None = None,
+    gate: GateSettings | None = None,
 ) -> BatchResult:
+    """`gate`: refuse the whole batch, storing nothing, when it fails the batch quality gate (syncs, imports)."""
     started = time.perf_counter()
     now = now or utcnow()
     result = BatchResult(source=source)
     purposes = purposes_of(session)
     checked_rows = [validate_row(source, row, purposes=purposes) for row in rows]
+    if gate is not None:
+        check_batch(
+            [
+                gate_row(
+                    not isinstance(c, list),
+                    r.get("external_id") if isinstance(r, dict) else None,
+                    None if isinstance(c, list) else c.record.observed_at,
+                    now,
+                )
+                for r, c in zip(rows, checked_rows, strict=True)
+            ],
+            gate,
+        )
     valid = [_Checked(i, c, record_fields(c)) for i, c in enumerate(checked_rows) if not isinstance(c, list)]
     v = vault(session)
     lock_keys(

@@ -6,7 +6,7 @@ without a row here, so no endpoint can skip the matrix.
 
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,8 @@ from sqlmodel import select
 
 from cdp.audit.log import SYSTEM
 from cdp.auth.keys import authenticate, create_key, revoke_key
+from cdp.connectors import ConnectorConfig, Cursor, Page, register
+from cdp.connectors.http import HttpClient, make_client
 from cdp.consent.models import ConsentEvent
 from cdp.db import unit_of_work
 from cdp.policies import ROLES as POLICY_ROLES
@@ -53,6 +55,30 @@ def _check_profile(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> N
         assert body["view"] == "full"
         assert body["golden"]["email"] == SEED_EMAIL
         assert {i["kind"] for i in body["identities"]} == {"external:crm", "email", "phone"}
+
+
+class EmptyPull:
+    """A pull source with nothing to pull, so the matrix can call the sync route without a tool."""
+
+    name = "matrix-empty"
+
+    def client(self, config: ConnectorConfig) -> HttpClient:
+        return make_client(config, default_base_url="http://127.0.0.1:9/")
+
+    def pages(self, http: HttpClient, config: ConnectorConfig, cursor: Cursor | None) -> Iterator[Page]:
+        yield Page([], {"done": True}, last=True)
+
+
+register(EmptyPull())
+
+
+def _check_connectors(role: str, body: Any, seeded: dict[str, Any]) -> None:
+    names = {c["name"]: c["kinds"] for c in body}
+    assert names["sendgrid"] == ["webhook"] and names[EmptyPull.name] == ["pull"]
+
+
+def _check_sync(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert (body["connector"], body["status"], body["pages"]) == (EmptyPull.name, "completed", 1)
 
 
 def _check_search(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
@@ -212,6 +238,15 @@ PROTECTED = (
         check=_check_purposes,
     ),
     Endpoint("GET", "/v1/audit", frozenset({"compliance"}), "/v1/audit", check=_check_audit),
+    Endpoint("GET", "/v1/connectors", frozenset({"admin"}), "/v1/connectors", check=_check_connectors),
+    Endpoint(
+        "POST",
+        "/v1/connectors/{name}/sync",
+        frozenset({"admin"}),
+        f"/v1/connectors/{EmptyPull.name}/sync",
+        body=lambda: {"max_pages": 1},
+        check=_check_sync,
+    ),
     Endpoint("GET", "/v1/audit/verify", frozenset({"compliance"}), "/v1/audit/verify", check=_check_verify),
     Endpoint(
         "GET",

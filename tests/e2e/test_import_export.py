@@ -130,3 +130,17 @@ def test_import_errors_are_one_line(committed):
     broken.write_text('{"record_id": "x"}\n{not json\n')
     proc = committed.cli("import", str(broken), "--source", "crm", "--id-column", "record_id", check=False)
     assert proc.returncode == 1 and "broken.jsonl:2" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_import_with_a_wrong_column_map_is_refused_by_the_batch_gate_and_stores_nothing(committed):
+    path = committed.workdir / "contacts.csv"
+    rows = [{"Id": str(i), "Email Address": f"p{i}@acme.example", "First Name": f"P{i}"} for i in range(40)]
+    _write_csv(path, rows)
+    committed.cli("db", "upgrade")
+    args = ("import", str(path), "--source", "crm", "--id-column", "Id")
+    refused = committed.cli(*args, "--map", "email=First Name", check=False)
+    assert refused.returncode == 1
+    assert "refused before storing anything" in refused.stderr and "field mapping" in refused.stderr
+    assert "@acme.example" not in refused.stderr + refused.stdout
+    fixed = committed.cli(*args, "--map", "email=Email Address").stdout
+    assert "imported 40 records" in fixed and "created 40" in fixed

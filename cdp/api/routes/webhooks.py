@@ -15,10 +15,11 @@ from pydantic import BaseModel
 
 from cdp.api.deps import RuntimeDep, SessionDep
 from cdp.audit.log import Actor, append
-from cdp.connectors import BadSignature, connector_secret, get_webhook_source
+from cdp.connectors import BadSignature, SignalingWebhook, connector_secret, get_webhook_source
 from cdp.db import unit_of_work, utcnow
 from cdp.errors import InvalidInput, NotFound
 from cdp.ingest.pipeline import ingest_batch
+from cdp.privacy.requests import open_from_signal
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 ConnectorName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
@@ -35,6 +36,7 @@ class WebhookResponse(BaseModel):
     connector: str
     counts: dict[str, int]
     results: list[WebhookRecordResult]
+    privacy_requests: int = 0
 
 
 async def raw_body(request: Request) -> bytes:
@@ -88,9 +90,12 @@ def receive_webhook(
         raise
     try:
         records = source.parse(body, request.headers)
+        signals = source.signals(body, request.headers) if isinstance(source, SignalingWebhook) else []
     except ValueError as exc:
         raise InvalidInput(f"the {connector} payload could not be read ({type(exc).__name__})") from exc
     result = ingest_batch(session, connector, records, actor=actor)
+    # After the records, so a signal names a contact this very delivery may have created.
+    opened = [r for r in (open_from_signal(session, s, actor) for s in signals) if r is not None]
     return WebhookResponse(
         connector=connector,
         counts=result.counts,
@@ -100,4 +105,5 @@ def receive_webhook(
             )
             for r in result.results
         ],
+        privacy_requests=len(opened),
     )
