@@ -6,24 +6,29 @@
   default) the next call is not made and the sync stops the same way, leaving the rest of the quota to the
   org's other integrations. The page already received is still committed with its checkpoint.
 - 5xx, network errors and 429 are retried by the SDK client with backoff.
+- 401 (`INVALID_SESSION_ID`, an expired session): with `refresh_token` and `client_id` (and `client_secret`
+  for a confidential app) set, the OAuth 2.0 refresh-token flow gets a new access token from `token_url`
+  (`https://login.salesforce.com/services/oauth2/token` by default) once, and the call is repeated. The new
+  token lives in memory for this sync only.
 """
 
 import logging
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 import httpx
 
 from cdp.connectors.base import ConnectorConfig
-from cdp.connectors.http import HttpClient, RetryPolicy, Throttled, default_throttle
+from cdp.connectors.http import ConnectorRejected, HttpClient, RetryPolicy, Throttled, default_throttle
 from cdp.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 DEFAULT_API_VERSION = "62.0"
+DEFAULT_TOKEN_URL = "https://login.salesforce.com/services/oauth2/token"
 API_VERSION = re.compile(r"\d{2,3}\.\d")
 
 
@@ -47,6 +52,62 @@ def throttle(response: httpx.Response) -> float | None:
 def api_usage(response: httpx.Response) -> tuple[int, int] | None:
     match = LIMIT_INFO.search(response.headers.get("sforce-limit-info", ""))
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class BearerAuth(httpx.Auth):
+    """The access token on every call; on a 401, one refresh (when configured) and one retry."""
+
+    def __init__(self, token: str, refresh: Callable[[], str] | None = None) -> None:
+        self._token = token
+        self._refresh = refresh
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        response = yield request
+        if response.status_code == 401 and self._refresh is not None:
+            self._token = self._refresh()
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
+
+    def __repr__(self) -> str:  # never the token
+        return "BearerAuth()"
+
+
+def token_refresher(config: ConnectorConfig, timeout: float) -> Callable[[], str] | None:
+    refresh_token, client_id = config.get("refresh_token"), config.get("client_id")
+    if not refresh_token or not client_id:
+        return None
+    form = {"grant_type": "refresh_token", "refresh_token": str(refresh_token), "client_id": str(client_id)}
+    if config.get("client_secret"):
+        form["client_secret"] = str(config.get("client_secret"))
+    url = str(config.get("token_url") or DEFAULT_TOKEN_URL)
+
+    def refresh() -> str:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.post(url, data=form, headers={"Accept": "application/json"})
+        token = None
+        if response.status_code == 200:
+            try:
+                token = response.json().get("access_token")
+            except ValueError:
+                token = None
+        if not isinstance(token, str) or not token:
+            code = None
+            try:
+                error = response.json().get("error")
+                code = error if isinstance(error, str) and len(error) <= 80 else None
+            except (ValueError, AttributeError):
+                pass
+            raise ConnectorRejected(
+                f"Salesforce refused to refresh the access token (HTTP {response.status_code})",
+                status=response.status_code,
+                code=code,
+                response=response,
+            )
+        log.info("salesforce.token_refreshed")
+        return token
+
+    return refresh
 
 
 class SalesforceHttp(HttpClient):
@@ -74,10 +135,17 @@ class SalesforceHttp(HttpClient):
 
 
 def make_salesforce_client(config: ConnectorConfig) -> SalesforceHttp:
-    """From settings `instance_url`, `access_token` (secret), `api_version`, `api_usage_stop`, and the SDK's
-    `retry_attempts`, `retry_base_seconds`, `retry_cap_seconds`, `max_wait_seconds`, `timeout_seconds`."""
+    """From settings `instance_url`, `access_token` (secret), `api_version`, `api_usage_stop`, optionally
+    `refresh_token` + `client_id` (+ `client_secret`, `token_url`), and the SDK's `retry_attempts`,
+    `retry_base_seconds`, `retry_cap_seconds`, `max_wait_seconds`, `timeout_seconds`."""
     base_url = str(config.get("instance_url") or config.require("base_url"))
-    token = str(config.require("access_token"))
+    timeout = float(config.get("timeout_seconds", 30.0))
+    refresh = token_refresher(config, timeout)
+    token = config.get("access_token")
+    if not token:
+        if refresh is None:
+            config.require("access_token")
+        token = ""  # the first call's 401 fetches one
     version = str(config.get("api_version", DEFAULT_API_VERSION)).removeprefix("v")
     if not API_VERSION.fullmatch(version):
         raise InvalidInput("connector 'salesforce': api_version must look like 62.0", setting="api_version")
@@ -91,8 +159,9 @@ def make_salesforce_client(config: ConnectorConfig) -> SalesforceHttp:
         base_url,
         usage_stop=float(config.get("api_usage_stop", 0.95)),
         api_version=version,
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        headers={"Accept": "application/json"},
+        auth=BearerAuth(str(token), refresh),
         throttle=throttle,
         policy=policy,
-        timeout=float(config.get("timeout_seconds", 30.0)),
+        timeout=timeout,
     )

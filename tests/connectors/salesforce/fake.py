@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 VERSION = "62.0"
 DATA = f"/services/data/v{VERSION}"
 TOKEN = "00Dtest!fake-access-token"
+REFRESH_TOKEN = "5Aep861-fake-refresh-token"
+CLIENT_ID = "3MVG9-fake-consumer-key"
 SELECT = re.compile(r"^SELECT (?P<fields>.+?) FROM (?P<obj>\w+)(?: WHERE (?P<where>.+?))?(?: ORDER BY (?P<order>.+))?$")
 KEYSET = re.compile(r"^\(SystemModstamp > (\S+) OR \(SystemModstamp = (\S+) AND Id > '(\w+)'\)\)$")
 UNTIL = re.compile(r"^SystemModstamp <= (\S+)$")
@@ -78,6 +80,8 @@ class FakeSalesforce:
     usage: int = 0
     limit: int = 100_000
     polls_before_complete: int = 1
+    tokens: set[str] = field(default_factory=lambda: {TOKEN})
+    token_calls: list[dict[str, str]] = field(default_factory=list)
     next_url_host: str = ""
     job_outcome: str | None = None  # e.g. "Failed": jobs polled now end that way
     faults: list[tuple[str, int, Any]] = field(default_factory=list)
@@ -151,7 +155,10 @@ class FakeSalesforce:
         with self._lock:
             self.usage += 1
             self.log.append((method, handler.path))
-            if handler.headers.get("Authorization") != f"Bearer {TOKEN}":
+            if handler.path == "/services/oauth2/token":
+                self._token(handler)
+                return
+            if handler.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
                 self._send(handler, 401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
                 return
             for i, (needle, status, body) in enumerate(self.faults):
@@ -186,6 +193,25 @@ class FakeSalesforce:
             self._results(handler, m.group(1), query)
         else:
             self._send(handler, 404, [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}])
+
+    def _token(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        form = {k: v[0] for k, v in parse_qs(handler.rfile.read(length).decode()).items()}
+        self.token_calls.append(form)
+        if (form.get("grant_type"), form.get("refresh_token"), form.get("client_id")) != (
+            "refresh_token",
+            REFRESH_TOKEN,
+            CLIENT_ID,
+        ):
+            self._send(handler, 400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
+            return
+        token = f"00Dtest!refreshed-{len(self.token_calls)}"
+        self.tokens.add(token)
+        self._send(
+            handler,
+            200,
+            {"access_token": token, "instance_url": self.url, "token_type": "Bearer", "issued_at": "1764885600000"},
+        )
 
     # --- SOQL -----------------------------------------------------------------------------------------
 

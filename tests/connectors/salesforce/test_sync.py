@@ -21,7 +21,7 @@ from cdp.profiles.models import Event
 from connectors.salesforce import SalesforcePull
 from tests.connectors.helpers import fixture
 from tests.connectors.salesforce.conftest import ADA, ALAN, GONE, GRACE, settings_for
-from tests.connectors.salesforce.fake import FakeSalesforce
+from tests.connectors.salesforce.fake import CLIENT_ID, REFRESH_TOKEN, FakeSalesforce
 
 ACTOR = Actor("test-salesforce", "system")
 
@@ -295,3 +295,22 @@ def test_a_next_records_url_off_the_instance_is_not_followed(stores: Stores, fak
     with pytest.raises(ConnectorFailed, match="unexpected nextRecordsUrl"):
         sync(stores, fake)
     assert all(not p.startswith("http") for p in fake.paths())
+
+
+def test_an_expired_session_is_refreshed_once_with_the_refresh_token(stores: Stores, fake: FakeSalesforce) -> None:
+    refresh = {
+        "access_token": "expired",
+        "refresh_token": REFRESH_TOKEN,
+        "client_id": CLIENT_ID,
+        "client_secret": "consumer-secret",
+        "token_url": f"{fake.url}/services/oauth2/token",
+    }
+    report = sync(stores, fake, refresh)
+    assert report.status == "completed" and report.counts["created"] == 5
+    [call] = fake.token_calls
+    assert call["grant_type"] == "refresh_token" and call["client_secret"] == "consumer-secret"
+    fake.token_calls.clear()
+    with pytest.raises(Exception, match="refused to refresh the access token") as exc:
+        sync(stores, fake, {**refresh, "refresh_token": "revoked"})
+    assert getattr(exc.value, "code", None) == "invalid_grant"
+    assert "revoked" not in (state(stores).last_error or "")
