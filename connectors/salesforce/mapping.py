@@ -277,6 +277,13 @@ def individual_consents(
     return out
 
 
+def individual_relevant(individual: Mapping[str, Any], options: Options) -> bool:
+    """Whether the Individual has a flag cdp records something for."""
+    return any(individual.get(flag) for flag in SIGNAL_FLAGS) or any(
+        individual.get(flag) and options.objections[flag] for flag in OBJECTION_FLAGS
+    )
+
+
 def individual_signals(individual: Mapping[str, Any], record_id: str) -> list[SourceSignal]:
     """Forget / Export / Don't Process -> erasure / access / restriction requests about `record_id`'s person.
 
@@ -311,6 +318,15 @@ def consent_purpose(row: Mapping[str, Any], options: Options) -> str | None:
     if name and name in options.data_use_purposes:
         return options.data_use_purposes[str(name)]
     return None
+
+
+def type_consent_relevant(row: Mapping[str, Any], options: Options) -> bool:
+    """Whether a ContactPointTypeConsent says something cdp records (a mapped purpose, OptIn/OptOut, email/phone)."""
+    return (
+        str(row.get("PrivacyConsentStatus")) in CONSENT_STATUS
+        and str(row.get("ContactPointType")) in CONTACT_POINT_CHANNEL
+        and consent_purpose(row, options) is not None
+    )
 
 
 def type_consent(

@@ -453,38 +453,41 @@ class SalesforcePull:
 
     def _individuals(self, http: SalesforceHttp, opts: SyncOptions, state: dict[str, Any]) -> Iterator[Batch]:
         for rows, done in self._privacy_rows(http, opts, state, "Individual", INDIVIDUAL_FIELDS):
-            live = [r for r in rows if not r.get("IsDeleted")]
+            # Only an Individual with a flag cdp acts on is worth fetching its Contacts and Leads for.
+            live = [r for r in rows if not r.get("IsDeleted") and m.individual_relevant(r, opts.mapping)]
             linked = self._linked(http, opts, [str(r.get("Id")) for r in live]) if live else {}
             records: dict[str, dict[str, Any]] = {}
             signals: list[SourceSignal] = []
             for individual in live:
                 people = linked.get(str(individual["Id"]), [])
                 for sobject, row in people:
-                    record = records.get(row["Id"]) or records.setdefault(
-                        row["Id"], m.map_person(sobject, row, opts.mapping)
-                    )
-                    record["consents"].extend(m.individual_consents(individual, record, opts.mapping))
+                    record = records.get(row["Id"]) or m.map_person(sobject, row, opts.mapping)
+                    found = m.individual_consents(individual, record, opts.mapping)
+                    if found:
+                        record["consents"].extend(found)
+                        records[row["Id"]] = record
                 if people:
                     signals += m.individual_signals(individual, m.salesforce_id(people[0][1].get("Id")))
             yield list(records.values()), signals, done
 
     def _type_consents(self, http: SalesforceHttp, opts: SyncOptions, state: dict[str, Any]) -> Iterator[Batch]:
         for rows, done in self._privacy_rows(http, opts, state, "ContactPointTypeConsent", CONSENT_FIELDS):
-            live = [r for r in rows if not r.get("IsDeleted") and r.get("PartyId")]
+            live = [
+                r
+                for r in rows
+                if not r.get("IsDeleted") and r.get("PartyId") and m.type_consent_relevant(r, opts.mapping)
+            ]
             linked = self._linked(http, opts, [str(r["PartyId"]) for r in live]) if live else {}
             records: dict[str, dict[str, Any]] = {}
-            skipped = 0
             for consent_row in live:
                 for sobject, row in linked.get(str(consent_row["PartyId"]), []):
-                    record = records.get(row["Id"]) or records.setdefault(
-                        row["Id"], m.map_person(sobject, row, opts.mapping)
-                    )
+                    record = records.get(row["Id"]) or m.map_person(sobject, row, opts.mapping)
                     mapped = m.type_consent(consent_row, record, opts.mapping)
-                    if mapped is None:
-                        skipped += 1
-                        continue
-                    record["consents"].append(mapped[0])
-                    record["events"].append(mapped[1])
+                    if mapped is not None:
+                        record["consents"].append(mapped[0])
+                        record["events"].append(mapped[1])
+                        records[row["Id"]] = record
+            skipped = sum(1 for r in rows if not r.get("IsDeleted")) - len(live)
             if skipped:
                 log.info("salesforce.consents_skipped", extra={"count": skipped})
             yield list(records.values()), [], done

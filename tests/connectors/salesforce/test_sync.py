@@ -314,3 +314,20 @@ def test_an_expired_session_is_refreshed_once_with_the_refresh_token(stores: Sto
         sync(stores, fake, {**refresh, "refresh_token": "revoked"})
     assert getattr(exc.value, "code", None) == "invalid_grant"
     assert "revoked" not in (state(stores).last_error or "")
+
+
+def test_an_individual_without_flags_costs_no_lookups(stores: Stores, fake: FakeSalesforce) -> None:
+    sync(stores, fake)
+    fake.change(
+        "Individual",
+        "0PKgL000000AbCdWAK",
+        "2026-11-26T10:00:00.000+0000",
+        HasOptedOutProfiling=False,
+        HasOptedOutTracking=False,
+        HasOptedOutGeoTracking=True,  # mapped to no purpose by default
+    )
+    fake.log.clear()
+    report = sync(stores, fake)
+    assert report.counts["updated"] == 0 and report.signals == 0
+    assert not any("IndividualId IN" in p for p in fake.paths())
+    assert len([p for p in fake.paths() if "FROM Individual" in p]) == 1
