@@ -320,22 +320,24 @@ def consent_purpose(row: Mapping[str, Any], options: Options) -> str | None:
     return None
 
 
-def type_consent_relevant(row: Mapping[str, Any], options: Options) -> bool:
-    """Whether a ContactPointTypeConsent says something cdp records (a mapped purpose, OptIn/OptOut, email/phone)."""
+def type_consent_relevant(row: Mapping[str, Any], options: Options, *, point: bool = False) -> bool:
+    """Whether a ContactPointTypeConsent (or, `point`, a ContactPointConsent) says something cdp records: a mapped
+    purpose, OptIn/OptOut, an email or phone."""
     return (
         str(row.get("PrivacyConsentStatus")) in CONSENT_STATUS
-        and str(row.get("ContactPointType")) in CONTACT_POINT_CHANNEL
+        and (point or str(row.get("ContactPointType")) in CONTACT_POINT_CHANNEL)
         and consent_purpose(row, options) is not None
     )
 
 
 def type_consent(
-    row: Mapping[str, Any], record: Mapping[str, Any], options: Options
+    row: Mapping[str, Any], record: Mapping[str, Any], options: Options, *, channel: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """A ContactPointTypeConsent -> (consent, evidence event) for one of its party's records, or None when it
-    says nothing cdp can record (unmapped purpose, Seen/NotSeen, a channel the record lacks)."""
+    says nothing cdp can record (unmapped purpose, Seen/NotSeen, a channel the record lacks). A
+    ContactPointConsent passes the `channel` of its contact point."""
     status = CONSENT_STATUS.get(str(row.get("PrivacyConsentStatus")))
-    channel = CONTACT_POINT_CHANNEL.get(str(row.get("ContactPointType")))
+    channel = channel or CONTACT_POINT_CHANNEL.get(str(row.get("ContactPointType")))
     purpose = consent_purpose(row, options)
     if status is None or channel is None or purpose is None or not has_channel(record, channel):
         return None
@@ -367,6 +369,7 @@ def type_consent(
                 for key in (
                     "PrivacyConsentStatus",
                     "ContactPointType",
+                    "ContactPointId",
                     "DataUsePurposeId",
                     "CaptureDate",
                     "CaptureSource",
@@ -379,3 +382,30 @@ def type_consent(
         },
     }
     return consent, evidence
+
+
+def point_record(point: Mapping[str, Any], sobject: str, at: str) -> dict[str, Any] | None:
+    """A ContactPointEmail / ContactPointPhone as its own source record (its address, its Individual): the
+    consent given through that one address lands on it, and resolution links it to the person by the address."""
+    channel, value = (
+        ("email", point.get("EmailAddress"))
+        if sobject == "ContactPointEmail"
+        else (
+            "phone",
+            point.get("TelephoneNumber"),
+        )
+    )
+    if not value:
+        return None
+    attributes: dict[str, Any] = {"salesforce_object": sobject}
+    if point.get("ParentId"):
+        attributes["salesforce_individual_id"] = point["ParentId"]
+    return {
+        "source": SOURCE,
+        "external_id": salesforce_id(point.get("Id")),
+        "observed_at": iso(at),
+        channel: value,
+        "attributes": attributes,
+        "consents": [],
+        "events": [],
+    }

@@ -107,6 +107,16 @@ CONSENT_FIELDS = (
     "IsDeleted",
     "SystemModstamp",
 )
+POINT_CONSENT_FIELDS = (
+    *(f for f in CONSENT_FIELDS if f not in ("PartyId", "ContactPointType", "IsDeleted", "SystemModstamp")),
+    "ContactPointId",
+    "IsDeleted",
+    "SystemModstamp",
+)
+CONTACT_POINTS = {
+    "ContactPointEmail": ("Id", "EmailAddress", "ParentId"),
+    "ContactPointPhone": ("Id", "TelephoneNumber", "ParentId"),
+}
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 ID_CHUNK = 100  # ids per `IN (...)`: keeps the query URL well under Salesforce's 16,384-character limit
 TERMINAL_FAILED = ("Failed", "Aborted")
@@ -138,6 +148,7 @@ def _list(value: object, default: Sequence[str]) -> list[str]:
 class SyncOptions:
     objects: tuple[str, ...]
     privacy: bool
+    point_consent: bool
     deleted_feed: bool
     bulk: bool
     bulk_threshold: int | None
@@ -165,6 +176,7 @@ class SyncOptions:
         return cls(
             objects=objects,
             privacy=_flag(config.get("privacy_objects"), True),
+            point_consent=_flag(config.get("contact_point_consent"), _flag(config.get("privacy_objects"), True)),
             deleted_feed=_flag(config.get("deleted_feed"), True),
             bulk=_flag(config.get("bulk"), False),
             bulk_threshold=int(threshold) if threshold not in (None, "") else None,
@@ -182,6 +194,8 @@ class SyncOptions:
             steps += [f"deleted:{o}" for o in self.objects]
         if self.privacy:
             steps += ["individual:Individual", "consent:ContactPointTypeConsent"]
+        if self.point_consent:
+            steps += ["pointconsent:ContactPointConsent"]
         return steps
 
     def person_fields(self, sobject: str) -> list[str]:
@@ -259,6 +273,8 @@ class SalesforcePull:
             return self._deleted(http, state, sobject)
         if kind == "individual":
             return self._individuals(http, opts, state)
+        if kind == "pointconsent":
+            return self._point_consents(http, opts, state)
         return self._type_consents(http, opts, state)
 
     # --- Contacts and Leads -------------------------------------------------------------------------------
@@ -490,4 +506,41 @@ class SalesforcePull:
             skipped = sum(1 for r in rows if not r.get("IsDeleted")) - len(live)
             if skipped:
                 log.info("salesforce.consents_skipped", extra={"count": skipped})
+            yield list(records.values()), [], done
+
+    def _point_consents(self, http: SalesforceHttp, opts: SyncOptions, state: dict[str, Any]) -> Iterator[Batch]:
+        """ContactPointConsent: consent through one ContactPointEmail / ContactPointPhone (API 48+)."""
+        for rows, done in self._privacy_rows(http, opts, state, "ContactPointConsent", POINT_CONSENT_FIELDS):
+            live = [
+                r
+                for r in rows
+                if not r.get("IsDeleted")
+                and r.get("ContactPointId")
+                and m.type_consent_relevant(r, opts.mapping, point=True)
+            ]
+            ids = sorted({m.salesforce_id(r["ContactPointId"]) for r in live})
+            points: dict[str, tuple[str, dict[str, Any]]] = {}
+            for sobject, fields in CONTACT_POINTS.items():
+                for start in range(0, len(ids), ID_CHUNK):
+                    quoted = ", ".join(f"'{i}'" for i in ids[start : start + ID_CHUNK])
+                    soql = f"SELECT {', '.join(fields)} FROM {sobject} WHERE Id IN ({quoted})"
+                    for found, _done in self._rest(http, opts, soql, all_rows=False):
+                        points.update({str(p["Id"]): (sobject, p) for p in found})
+            records: dict[str, dict[str, Any]] = {}
+            for consent_row in live:
+                hit = points.get(str(consent_row["ContactPointId"]))
+                if hit is None:
+                    continue  # an address contact point, or one gone since
+                sobject, point = hit
+                record = records.get(str(point["Id"])) or m.point_record(
+                    point, sobject, str(consent_row["SystemModstamp"])
+                )
+                if record is None:
+                    continue
+                channel = "email" if sobject == "ContactPointEmail" else "phone"
+                mapped = m.type_consent(consent_row, record, opts.mapping, channel=channel)
+                if mapped is not None:
+                    record["consents"].append(mapped[0])
+                    record["events"].append(mapped[1])
+                    records[str(point["Id"])] = record
             yield list(records.values()), [], done

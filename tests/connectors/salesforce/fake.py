@@ -72,7 +72,18 @@ class Job:
 @dataclass
 class FakeSalesforce:
     data: dict[str, list[dict[str, Any]]] = field(
-        default_factory=lambda: {"Contact": [], "Lead": [], "Individual": [], "ContactPointTypeConsent": []}
+        default_factory=lambda: {
+            name: []
+            for name in (
+                "Contact",
+                "Lead",
+                "Individual",
+                "ContactPointTypeConsent",
+                "ContactPointConsent",
+                "ContactPointEmail",
+                "ContactPointPhone",
+            )
+        }
     )
     deleted_log: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     earliest_deleted: str = "2026-11-05T00:00:00.000+0000"

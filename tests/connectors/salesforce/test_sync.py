@@ -331,3 +331,45 @@ def test_an_individual_without_flags_costs_no_lookups(stores: Stores, fake: Fake
     assert report.counts["updated"] == 0 and report.signals == 0
     assert not any("IndividualId IN" in p for p in fake.paths())
     assert len([p for p in fake.paths() if "FROM Individual" in p]) == 1
+
+
+def test_consent_through_one_email_contact_point_lands_on_that_address(stores: Stores, fake: FakeSalesforce) -> None:
+    sync(stores, fake)
+    point = "9PEgL000000AbCdQAA"
+    fake.put(
+        "ContactPointEmail",
+        {
+            "Id": point,
+            "EmailAddress": "ada.lovelace@example.com",
+            "ParentId": "0PKgL000000AbCdWAK",
+            "IsDeleted": False,
+            "SystemModstamp": "2026-11-27T10:00:00.000+0000",
+        },
+    )
+    fake.put(
+        "ContactPointConsent",
+        {
+            "Id": "0ZYgL0000001AbCWAU",
+            "ContactPointId": point,
+            "DataUsePurposeId": "0ZSgL0000000XyZWAU",
+            "PrivacyConsentStatus": "OptOut",
+            "CaptureDate": "2026-11-27T10:00:00.000+0000",
+            "CaptureContactPointType": "Email",
+            "CaptureSource": "Preference centre",
+            "IsDeleted": False,
+            "SystemModstamp": "2026-11-27T10:00:00.000+0000",
+        },
+    )
+    report = sync(stores, fake)
+    assert report.counts["merged"] == 1 and report.counts["quarantined"] == 0
+    with unit_of_work(stores) as s:
+        ada, via_point = (store.find_source_record(s, "salesforce", i) for i in (ADA, point))
+        assert ada is not None and via_point is not None
+        assert store.survivor_of(s, via_point.profile_id) == store.survivor_of(s, ada.profile_id)
+        withdrawn = s.scalars(
+            select(ConsentEvent).where(
+                ConsentEvent.source_record_id == via_point.id, ConsentEvent.status == "withdrawn"
+            )
+        ).all()
+        assert [e.purpose for e in withdrawn] == ["email_marketing"]
+    assert any("FROM ContactPointEmail WHERE Id IN ('9PEgL000000AbCdQAA')" in p for p in fake.paths())
