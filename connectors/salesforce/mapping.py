@@ -202,7 +202,8 @@ def map_person(sobject: str, row: Mapping[str, Any], options: Options) -> dict[s
     attributes: dict[str, Any] = {"salesforce_object": sobject}
     if sobject == "Lead":
         record["company"] = row.get("Company") or None
-        record["lifecycle_stage"] = "lead"
+        if not row.get("IsConverted"):
+            record["lifecycle_stage"] = "lead"  # a converted lead's person is now a Contact: no stage from it
         for key, name in (("Status", "lead_status"), ("LeadSource", "lead_source")):
             if row.get(key):
                 attributes[f"salesforce_{name}"] = row[key]

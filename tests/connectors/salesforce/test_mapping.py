@@ -86,6 +86,7 @@ def test_lead_is_a_lead_with_its_company_and_a_conversion_links_the_contact() ->
         )
     )
     assert converted["attributes"]["salesforce_converted_contact_id"] == "003gL00000AbCdGQAV"
+    assert "lifecycle_stage" not in converted
     assert [e["type"] for e in converted["events"]] == ["crm_lead_converted"]
 
 
