@@ -2,9 +2,7 @@
 person's erasure, pushed to the destination and tracked to completion."""
 
 import json
-from pathlib import Path
 
-import pytest
 from sqlmodel import select
 
 from cdp.audiences.models import Audience, AudienceMembershipSnapshot, DestinationRemoval
@@ -14,20 +12,10 @@ from cdp.audit.models import AuditEntry
 from cdp.ingest.pipeline import ingest_batch
 from cdp.privacy.erasure import erase_profile
 from cdp.profiles.models import Identity
-from tests.connectors.fakes import LIST_ID, FakeMailchimp, md5
+from tests.connectors.fakes import LIST_ID, md5
 from tests.factories import contact_row
 
 EMAIL = "ada.lovelace@example.com"
-
-
-@pytest.fixture
-def mailchimp(httpserver, settings, tmp_path: Path):
-    fake = FakeMailchimp().install(httpserver)
-    conf = tmp_path / "connectors.yaml"
-    values = {"base_url": httpserver.url_for("/3.0/"), "api_key": "k-us19", "list_id": LIST_ID}
-    values |= {"retry_base_seconds": 0, "retry_attempts": 2}
-    conf.write_text(json.dumps({"mailchimp": values}))
-    return fake, settings.model_copy(update={"connectors_file": conf})
 
 
 def _synced_person(session, email=EMAIL):
@@ -98,7 +86,7 @@ def test_a_failing_destination_is_retried_then_marked_failed(session, mailchimp)
     fake, settings = mailchimp
     profile_id = _synced_person(session)
     queue_removals(session, profile_id, erase=True, reason="erasure")
-    fake.fail_next(503, times=4)
+    fake.fail_next(503, times=6)
 
     first = process_removals(session, settings=settings, max_attempts=2)
     task = session.scalars(select(DestinationRemoval)).one()
