@@ -1,5 +1,6 @@
 """SendGrid Marketing Contacts as a destination (CONNECTORS.md §5.1): asynchronous upserts keyed by cdp's
-opaque `external_id`, deletion by contact id after a search on that external id.
+opaque `external_id`, deletion by contact id after "Get Contacts by Identifiers" on that external id (so a
+removal never needs the address, and works after the person's erasure).
 
 Settings: `api_key`; optional `base_url` (default `https://api.sendgrid.com`), `list_id` (a marketing list
 the contacts join), `unsubscribe_field_id` (a custom text field that carries cdp's one-click unsubscribe URL).
@@ -19,7 +20,7 @@ from cdp.connectors.http import HttpClient, make_client, retry_after
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 UPSERT_MAX = 1000  # the API takes 30,000 contacts or 6 MB per call; smaller calls keep a retry cheap
-SEARCH_MAX = 50
+SEARCH_MAX = 100  # identifiers per "Get Contacts by Identifiers" call, as documented
 _SAFE_REF = re.compile(r"^[A-Za-z0-9_\-:]{1,128}$")
 
 
@@ -43,6 +44,19 @@ def contact_body(member: Member, config: ConnectorConfig) -> dict[str, Any]:
     if field and member.unsubscribe_url:
         body["custom_fields"] = {str(field): member.unsubscribe_url}
     return body
+
+
+def _contact_ids(found: Any) -> list[str]:
+    """Contact ids from an identifier lookup: `result` maps each identifier to `{contact: {...}}` (or to an
+    error for one not found), as "Get Contacts by Emails" does; a plain list of contacts is read too."""
+    result = found.get("result") if isinstance(found, dict) else None
+    items = result.values() if isinstance(result, dict) else result if isinstance(result, list) else []
+    ids: list[str] = []
+    for item in items:
+        contact = item.get("contact", item) if isinstance(item, dict) else None
+        if isinstance(contact, dict) and isinstance(contact.get("id"), str):
+            ids.append(contact["id"])
+    return ids
 
 
 class SendGridDestination:
@@ -87,9 +101,14 @@ class SendGridDestination:
         result.failed.update({r: "invalid_ref" for r in refs if r not in safe})
         for start in range(0, len(safe), SEARCH_MAX):
             chunk = safe[start : start + SEARCH_MAX]
-            quoted = ",".join(f"'{r}'" for r in chunk)
-            found = http.post_json("/v3/marketing/contacts/search", {"query": f"external_id IN ({quoted})"}) or {}
-            ids = [str(c["id"]) for c in found.get("result") or [] if isinstance(c, dict) and c.get("id")]
+            # 404 means none of them exists any more: already removed.
+            answer = http.request(
+                "POST",
+                "/v3/marketing/contacts/search/identifiers/external_id",
+                json={"identifiers": chunk},
+                accept=(404,),
+            )
+            ids = _contact_ids(answer.json() if answer.status_code == 200 and answer.content else {})
             if ids:
                 answer = http.request("DELETE", "/v3/marketing/contacts", params={"ids": ",".join(ids)})
                 job = answer.json() if answer.content else {}

@@ -107,7 +107,7 @@ class FakeMailchimp(Fake):
 
 
 class FakeSendGrid(Fake):
-    """`PUT /v3/marketing/contacts` (202 job), `POST /v3/marketing/contacts/search`, `DELETE ...?ids=`."""
+    """`PUT /v3/marketing/contacts` (202 job), `POST .../contacts/search/identifiers/external_id`, `DELETE ?ids=`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,11 +123,14 @@ class FakeSendGrid(Fake):
                 key = self._by_external(c["external_id"]) or str(uuid.uuid4())
                 self.contacts[key] = {**c, "id": key}
             return Response(json.dumps({"job_id": str(uuid.uuid4())}), status=202, content_type="application/json")
-        if request.method == "POST" and path == "/v3/marketing/contacts/search":
-            wanted = re.findall(r"'([^']*)'", body["query"])
-            found = [c for c in self.contacts.values() if c.get("external_id") in wanted]
-            reply = {"result": found, "contact_count": len(found)}
-            return Response(json.dumps(reply), status=200, content_type="application/json")
+        if request.method == "POST" and path == "/v3/marketing/contacts/search/identifiers/external_id":
+            result: dict[str, Any] = {}
+            for wanted in body["identifiers"]:
+                key = self._by_external(wanted)
+                result[wanted] = {"contact": self.contacts[key]} if key else {"error": "contact not found"}
+            if not any("contact" in r for r in result.values()):
+                return Response('{"errors":[{"message":"no contacts found"}]}', status=404)
+            return Response(json.dumps({"result": result}), status=200, content_type="application/json")
         if request.method == "DELETE" and path == "/v3/marketing/contacts":
             for key in request.args.get("ids", "").split(","):
                 self.contacts.pop(key, None)

@@ -170,7 +170,7 @@ def _sendgrid_throttle():
     return sendgrid_throttle
 
 
-def test_sendgrid_removal_searches_by_external_id_then_deletes_by_contact_id(httpserver):
+def test_sendgrid_removal_looks_up_external_ids_then_deletes_by_contact_id(httpserver):
     fake = FakeSendGrid().install(httpserver)
     dest = get_destination("sendgrid")
     http = client(httpserver.url_for("/"), [])
@@ -181,11 +181,13 @@ def test_sendgrid_removal_searches_by_external_id_then_deletes_by_contact_id(htt
     result = dest.remove(http, config, ["cdp-a", "cdp-gone", "x' OR '1'='1"], erase=True)
 
     assert result.done == ["cdp-a", "cdp-gone"] and result.failed == {"x' OR '1'='1": "invalid_ref"}
-    search = fake.calls("POST", "/v3/marketing/contacts/search")[0].body["query"]
-    assert search == "external_id IN ('cdp-a','cdp-gone')"
+    lookup = fake.calls("POST", "/v3/marketing/contacts/search/identifiers/external_id")[0].body
+    assert lookup == {"identifiers": ["cdp-a", "cdp-gone"]}
     assert fake.calls("DELETE")[0].query == {"ids": ids["cdp-a"]}
     assert [c["external_id"] for c in fake.contacts.values()] == ["cdp-b"]
     assert not fake.calls("DELETE", "/v3/asm/.*"), "suppressions are never deleted"
+    again = dest.remove(http, config, ["cdp-a"])  # none left: SendGrid answers 404
+    assert again.done == ["cdp-a"] and len(fake.calls("DELETE")) == 1
 
 
 # --- Webhook ---------------------------------------------------------------------------------------------

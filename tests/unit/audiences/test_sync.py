@@ -199,3 +199,22 @@ def test_members_carry_a_one_click_unsubscribe_url(stores, receiver):
     member = fake.received[0].body["members"][0]
     assert member["unsubscribe_url"].startswith("https://cdp.example.test/v1/unsubscribe/")
     assert "ann" not in member["unsubscribe_url"]
+
+
+def test_sendgrid_end_to_end_adds_consented_people_and_deletes_a_withdrawal(stores, sendgrid):
+    fake, settings = sendgrid
+    with unit_of_work(stores) as s:
+        ann = person(s, "ann@example.test")
+        person(s, "never.asked@example.test", consents=())
+        audience_id = create_audience(
+            s, name="sg", purpose="email_marketing", destination="sendgrid", definition={}, actor=SYSTEM
+        ).id
+    sync(stores, audience_id, settings=settings, actor=SYSTEM)
+    assert [c["email"] for c in fake.contacts.values()] == ["ann@example.test"]
+    with unit_of_work(stores) as s:
+        one_click_unsubscribe(s, unsubscribe_token(s, email_identity(s, ann).id, "email_marketing"), actor=SYSTEM)
+
+    report = sync(stores, audience_id, settings=settings, actor=SYSTEM)
+
+    assert (report.removed, fake.contacts) == (1, {})
+    assert "never.asked" not in json.dumps([r.body for r in fake.received])
