@@ -218,3 +218,24 @@ def test_sendgrid_end_to_end_adds_consented_people_and_deletes_a_withdrawal(stor
 
     assert (report.removed, fake.contacts) == (1, {})
     assert "never.asked" not in json.dumps([r.body for r in fake.received])
+
+
+def test_a_merge_keeps_the_snapshot_refs_readable_for_later_removals(stores, mailchimp, audience):
+    from cdp.audiences.models import DestinationRemoval
+    from cdp.audiences.removals import queue_removals
+    from cdp.identity.merge import merge_profiles
+
+    _, settings = mailchimp
+    with unit_of_work(stores) as s:
+        ann = person(s, "ann@example.test")
+        other = person(s, "ann.work@example.test")
+    sync(stores, audience, settings=settings, actor=SYSTEM)
+    with unit_of_work(stores) as s:
+        merge_profiles(s, s.get(Profile, ann), s.get(Profile, other), kind="manual", actor=SYSTEM, reason="same")
+
+    again = sync(stores, audience, settings=settings, actor=SYSTEM)  # the merged golden record may rename one
+    assert (again.added, again.removed, again.unchanged + again.updated) == (0, 0, 2)
+    with unit_of_work(stores) as s:
+        assert queue_removals(s, ann, erase=True, reason="erasure") == ["mailchimp"]
+        task = s.scalars(select(DestinationRemoval)).one()
+        assert sorted(task.refs) == sorted([md5("ann@example.test"), md5("ann.work@example.test")])
