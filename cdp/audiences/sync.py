@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -32,7 +33,8 @@ from cdp.connectors.http import HttpClient
 from cdp.connectors.registry import get_destination
 from cdp.crypto.envelope import vault
 from cdp.db import Stores, unit_of_work, utcnow
-from cdp.errors import CdpError
+from cdp.errors import CdpError, Conflict
+from cdp.ingest.models import ConnectorState
 from cdp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,63 @@ log = logging.getLogger(__name__)
 OpenClient = Callable[[Destination, ConnectorConfig], HttpClient]
 BatchHook = Callable[[str, int], None]
 """Called after each committed batch with ("remove" | "upsert", batch number); tests use it to crash."""
+
+
+LEASE = dt.timedelta(minutes=15)
+"""A sync holds its audience's lease (a `connector_state` row), renewed by every batch; a crashed sync's lease
+lapses after this long."""
+
+
+class SyncRunning(Conflict):
+    slug = "audience-sync-running"
+    title = "Audience sync already running"
+
+
+def _lease_key(audience_id: uuid.UUID) -> str:
+    return f"audience:{audience_id.hex}"
+
+
+def _acquire(stores: Stores, audience_id: uuid.UUID) -> None:
+    key = _lease_key(audience_id)
+    with unit_of_work(stores) as session:
+        get_audience_or_raise(session, audience_id)
+        if session.get(ConnectorState, key) is None:
+            try:
+                with session.begin_nested():
+                    session.add(ConnectorState(connector=key, status="idle"))
+            except IntegrityError:
+                pass  # another sync created it first; the compare-and-set below decides
+        now = utcnow()
+        taken = session.execute(
+            update(ConnectorState)
+            .where(
+                col(ConnectorState.connector) == key,
+                or_(col(ConnectorState.status) != "running", col(ConnectorState.updated_at) < now - LEASE),
+            )
+            .values(status="running", updated_at=now, last_error=None)
+        )
+        if int(getattr(taken, "rowcount", 0) or 0) != 1:
+            raise SyncRunning(
+                "another sync of this audience is running; try again when it has finished",
+                audience_id=str(audience_id),
+            )
+
+
+def _renew(session: Session, audience_id: uuid.UUID) -> None:
+    session.execute(
+        update(ConnectorState)
+        .where(col(ConnectorState.connector) == _lease_key(audience_id))
+        .values(updated_at=utcnow())
+    )
+
+
+def _release(stores: Stores, audience_id: uuid.UUID, error: str | None) -> None:
+    with unit_of_work(stores) as session:
+        session.execute(
+            update(ConnectorState)
+            .where(col(ConnectorState.connector) == _lease_key(audience_id))
+            .values(status="failed" if error else "idle", last_error=error, updated_at=utcnow())
+        )
 
 
 @dataclass
@@ -262,6 +321,33 @@ def sync(
     `dry_run` only counts what would be added, changed and removed. Raises the connector's error (with every
     batch before it committed) when the destination keeps failing or asks cdp to wait.
     """
+    if not dry_run:
+        _acquire(stores, audience_id)
+    try:
+        report = _sync(stores, audience_id, settings, actor, dry_run, batch_size, open_client, after_batch)
+    except CdpError as exc:
+        if not dry_run:
+            _release(stores, audience_id, exc.slug)
+        raise
+    except BaseException:
+        if not dry_run:
+            _release(stores, audience_id, "interrupted")
+        raise
+    if not dry_run:
+        _release(stores, audience_id, None)
+    return report
+
+
+def _sync(
+    stores: Stores,
+    audience_id: uuid.UUID,
+    settings: Settings,
+    actor: Actor,
+    dry_run: bool,
+    batch_size: int | None,
+    open_client: OpenClient,
+    after_batch: BatchHook | None,
+) -> SyncReport:
     size = batch_size or settings.audience_sync_batch
     base_url = settings.public_base_url
     with unit_of_work(stores) as session:
@@ -302,6 +388,7 @@ def sync(
                 with unit_of_work(stores) as session:
                     audience = get_audience_or_raise(session, audience_id)
                     _push_removals(session, audience, destination, http, config, ids, report)
+                    _renew(session, audience_id)
                 report.batches += 1
                 if after_batch is not None:
                     after_batch("remove", report.batches)
@@ -309,6 +396,7 @@ def sync(
                 with unit_of_work(stores) as session:
                     audience = get_audience_or_raise(session, audience_id)
                     _push_upserts(session, audience, destination, http, config, ids, base_url, report)
+                    _renew(session, audience_id)
                 report.batches += 1
                 if after_batch is not None:
                     after_batch("upsert", report.batches)

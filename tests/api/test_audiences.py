@@ -208,3 +208,20 @@ def test_problem_extensions_never_override_reserved_members(api: Any) -> None:
     )
     assert body["instance"].startswith("urn:cdp:request:")
     assert (body["upstream_status"], body["upstream_type"], body["request"], body["headers"]) == (418, "x", "r", "h")
+
+
+def test_members_lists_only_consented_contact_points_page_by_page_and_audits_each_read(api, keys, runtime):
+    ann, bob, _ = _people(api, keys)
+    audience = api.post("/v1/audiences", json=NEWS, headers=keys["marketing"]).json()
+
+    first = api.get(f"/v1/audiences/{audience['id']}/members?limit=1", headers=keys["marketing"]).json()
+    url = f"/v1/audiences/{audience['id']}/members?limit=1&cursor={first['next_cursor']}"
+    second = api.get(url, headers=keys["marketing"]).json()
+
+    members = first["data"] + second["data"]
+    assert sorted(m["value"] for m in members) == ["ann@example.test", "bob@example.test"]
+    assert second["next_cursor"] is None
+    reads = [e for e in audit_entries(runtime, "profile.read") if e["details"].get("via") == "audience_members"]
+    assert sorted(e["resource_id"] for e in reads) == sorted([ann, bob])
+    bad = api.get(f"/v1/audiences/{audience['id']}/members?cursor=xyz", headers=keys["marketing"])
+    assert_problem(bad, 422)

@@ -164,6 +164,10 @@ def _check_audience(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> 
     assert body["id"] == seeded["audience_id"] and body["member_count"] == 1
 
 
+def _check_audience_members(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert [(m["profile_id"], m["value"]) for m in body["data"]] == [(seeded["profile_id"], SEED_EMAIL)]
+
+
 def _check_audience_sync(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert (body["dry_run"], body["to_add"], body["added"]) == (True, 1, 0)
 
@@ -310,6 +314,13 @@ PROTECTED = (
         frozenset({"marketing"}),
         "/v1/audiences/{audience_id}",
         check=_check_audience,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/audiences/{audience_id}/members",
+        frozenset({"marketing"}),
+        "/v1/audiences/{audience_id}/members",
+        check=_check_audience_members,
     ),
     Endpoint(
         "POST",

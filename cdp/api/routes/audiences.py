@@ -19,9 +19,10 @@ from cdp.audiences.definitions import (
     get_audience_or_raise,
     list_audiences,
 )
-from cdp.audiences.membership import member_count
+from cdp.audiences.membership import candidates, member_count, read_contacts
 from cdp.audiences.models import Audience, AudienceMembershipSnapshot
 from cdp.audiences.sync import sync
+from cdp.audit.log import Pending, append_many
 from cdp.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/audiences", tags=["audiences"])
@@ -69,6 +70,14 @@ class SyncRead(BaseModel):
     removed: int
     failed: int
     failures: dict[str, int] = Field(description="The destination's reason codes for refused members, counted.")
+
+
+class MemberRead(BaseModel):
+    profile_id: uuid.UUID
+    identity_id: uuid.UUID
+    kind: str
+    value: str = Field(description="The consented contact point (an email address or phone number).")
+    consented_at: dt.datetime
 
 
 def _read(audience: Audience) -> AudienceRead:
@@ -149,4 +158,54 @@ def sync_audience(
         removed=report.removed,
         failed=report.failed,
         failures=report.failures,
+    )
+
+
+@router.get("/{audience_id}/members", response_model=Page[MemberRead])
+def read_members(
+    audience_id: uuid.UUID,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Manage,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+) -> Page[MemberRead]:
+    """Only contact points with a valid consent for the audience's purpose, on active, unsuppressed profiles;
+    every profile listed gets a `profile.read` audit entry."""
+    audience = get_audience_or_raise(session, audience_id)
+    limit = min(limit, runtime.settings.page_limit_max)
+    raw_after = decode_cursor(cursor).get("after")
+    try:
+        after = uuid.UUID(raw_after) if raw_after is not None else None
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("`cursor` is not a cursor this API issued", parameter="cursor") from exc
+    page = candidates(session, audience, after=after, limit=limit + 1)
+    more = len(page) > limit
+    page = page[:limit]
+    contacts = read_contacts(session, page)
+    append_many(
+        session,
+        [
+            Pending(
+                principal.actor,
+                "profile.read",
+                "profile",
+                profile_id,
+                {"via": "audience_members", "audience_id": str(audience.id)},
+            )
+            for profile_id in sorted({c.candidate.profile_id for c in contacts}, key=str)
+        ],
+    )
+    return Page(
+        data=[
+            MemberRead(
+                profile_id=c.candidate.profile_id,
+                identity_id=c.candidate.identity_id,
+                kind=c.candidate.kind,
+                value=c.value,
+                consented_at=c.candidate.consented_at,
+            )
+            for c in contacts
+        ],
+        next_cursor=encode_cursor({"after": str(page[-1].identity_id)}) if more and page else None,
     )

@@ -239,3 +239,43 @@ def test_a_merge_keeps_the_snapshot_refs_readable_for_later_removals(stores, mai
         assert queue_removals(s, ann, erase=True, reason="erasure") == ["mailchimp"]
         task = s.scalars(select(DestinationRemoval)).one()
         assert sorted(task.refs) == sorted([md5("ann@example.test"), md5("ann.work@example.test")])
+
+
+def test_a_second_sync_of_the_same_audience_waits_for_the_first(stores, mailchimp, audience):
+    import datetime as dt
+
+    from cdp.audiences.sync import LEASE, SyncRunning
+    from cdp.db import utcnow
+    from cdp.ingest.models import ConnectorState
+
+    fake, settings = mailchimp
+    with unit_of_work(stores) as s:
+        person(s, "ann@example.test")
+        s.add(ConnectorState(connector=f"audience:{audience.hex}", status="running", updated_at=utcnow()))
+
+    with pytest.raises(SyncRunning):
+        sync(stores, audience, settings=settings, actor=SYSTEM)
+    assert fake.received == []
+    assert sync(stores, audience, settings=settings, actor=SYSTEM, dry_run=True).to_add == 1  # previews still run
+
+    with unit_of_work(stores) as s:  # the first sync crashed long ago: its lease lapsed
+        s.get(ConnectorState, f"audience:{audience.hex}").updated_at = utcnow() - LEASE - dt.timedelta(seconds=1)
+    assert sync(stores, audience, settings=settings, actor=SYSTEM).added == 1
+    with unit_of_work(stores) as s:
+        assert s.get(ConnectorState, f"audience:{audience.hex}").status == "idle"
+
+
+def test_syncing_logs_no_personal_data(stores, mailchimp, audience, caplog):
+    import logging
+
+    fake, settings = mailchimp
+    fake.fail_next(503)
+    with unit_of_work(stores) as s:
+        person(s, "pii-canary@example.test")
+    with caplog.at_level(logging.DEBUG):
+        sync(stores, audience, settings=settings, actor=SYSTEM)
+        with unit_of_work(stores) as s:
+            audit = [e.details for e in s.scalars(select(AuditEntry)) if e.action.startswith("audience.")]
+    assert "pii-canary" not in caplog.text
+    assert "pii-canary" not in json.dumps(audit)
+    assert "audience.sync_done" in caplog.text
