@@ -10,6 +10,7 @@ from cdp import __version__
 from cdp.api import problems
 from cdp.api.middleware import RequestContextMiddleware
 from cdp.api.routes import (
+    audiences,
     audit,
     connectors,
     consents,
@@ -21,6 +22,7 @@ from cdp.api.routes import (
     purposes,
     receipts,
     retention,
+    unsubscribe,
     webhooks,
 )
 from cdp.bootstrap import Runtime, open_runtime
@@ -64,6 +66,8 @@ def create_app(
         webhooks,
         forms,
         connectors,
+        audiences,
+        unsubscribe,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.request_body_max_bytes)

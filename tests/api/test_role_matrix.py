@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from cdp.audiences.definitions import create_audience
 from cdp.audit.log import SYSTEM
 from cdp.auth.keys import authenticate, create_key, revoke_key
 from cdp.connectors import ConnectorConfig, Cursor, Page, register
@@ -74,7 +75,7 @@ register(EmptyPull())
 
 def _check_connectors(role: str, body: Any, seeded: dict[str, Any]) -> None:
     names = {c["name"]: c["kinds"] for c in body}
-    assert names["sendgrid"] == ["webhook"] and names[EmptyPull.name] == ["pull"]
+    assert names["sendgrid"] == ["webhook", "destination"] and names[EmptyPull.name] == ["pull"]
 
 
 def _check_sync(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
@@ -149,6 +150,26 @@ def _check_hold(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None
 
 def _check_release(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert body["profile_id"] == seeded["held_profile_id"] and body["released_at"] is not None
+
+
+def _check_audiences(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert [a["id"] for a in body["data"]] == [seeded["audience_id"]] and body["next_cursor"] is None
+
+
+def _check_audience_created(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert (body["name"], body["purpose"], body["destination"]) == ("matrix-new", "email_marketing", "sendgrid")
+
+
+def _check_audience(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["id"] == seeded["audience_id"] and body["member_count"] == 1
+
+
+def _check_audience_members(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert [(m["profile_id"], m["value"]) for m in body["data"]] == [(seeded["profile_id"], SEED_EMAIL)]
+
+
+def _check_audience_sync(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert (body["dry_run"], body["to_add"], body["added"]) == (True, 1, 0)
 
 
 PROTECTED = (
@@ -278,6 +299,36 @@ PROTECTED = (
         "/v1/profiles/{held_profile_id}/legal-hold",
         check=_check_release,
     ),
+    Endpoint("GET", "/v1/audiences", frozenset({"marketing"}), "/v1/audiences", check=_check_audiences),
+    Endpoint(
+        "POST",
+        "/v1/audiences",
+        frozenset({"marketing"}),
+        "/v1/audiences",
+        body=lambda: {"name": "matrix-new", "purpose": "email_marketing", "destination": "sendgrid"},
+        check=_check_audience_created,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/audiences/{audience_id}",
+        frozenset({"marketing"}),
+        "/v1/audiences/{audience_id}",
+        check=_check_audience,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/audiences/{audience_id}/members",
+        frozenset({"marketing"}),
+        "/v1/audiences/{audience_id}/members",
+        check=_check_audience_members,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/audiences/{audience_id}/sync",
+        frozenset({"marketing"}),
+        "/v1/audiences/{audience_id}/sync?dry_run=true",
+        check=_check_audience_sync,
+    ),
 )
 # Public: no key needed, and any key (or a bad one) is ignored.
 PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect")
@@ -285,7 +336,11 @@ PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc"
 SIGNED = (("POST", "/v1/webhooks/{connector}"),)
 # Public browser form posts: no key; the form definition in policies/forms.yaml decides (tests/api/test_forms.py).
 FORMS = (("POST", "/v1/forms/{form_id}"),)
-MATRIX = {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC} | set(SIGNED) | set(FORMS)
+# RFC 8058 one-click unsubscribe: no key; a signed opaque token in the URL (tests/unit/audiences/test_api.py).
+UNSUBSCRIBE = (("POST", "/v1/unsubscribe/{token}"),)
+MATRIX = (
+    {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC} | set(SIGNED) | set(FORMS) | set(UNSUBSCRIBE)
+)
 
 
 @pytest.fixture
@@ -308,7 +363,11 @@ def seeded(client: Any, api_keys: dict[str, dict[str, str]], runtime: Any) -> di
         place_hold(s, uuid.UUID(held_profile_id), reason="case 2026-01", actor=SYSTEM)
         profile_id = uuid.UUID(resp.json()["results"][0]["profile_id"])
         record_id = s.scalars(select(ConsentEvent.record_id).where(ConsentEvent.profile_id == profile_id)).one()
+        audience_id = create_audience(
+            s, name="matrix", purpose="email_marketing", destination="mailchimp", definition={}, actor=SYSTEM
+        ).id
     return {
+        "audience_id": str(audience_id),
         "held_profile_id": held_profile_id,
         "profile_id": resp.json()["results"][0]["profile_id"],
         "other_profile_id": resp.json()["results"][1]["profile_id"],
