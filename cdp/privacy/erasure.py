@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, String, cast, delete, or_, update
+from sqlalchemy import Engine, String, cast, delete, func, or_, update
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from cdp.audiences.models import AudienceMembershipSnapshot
+from cdp.audiences.removals import queue_removals
 from cdp.audit.log import Actor, append
 from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.crypto.envelope import _VAULT_INFO_KEY, vault
@@ -244,11 +245,13 @@ def _erase_subject(
         add_suppression(session, kind=kind, value=value, reason=ERASURE_REASON, match_mode=mode, request_id=request_id)
         suppressed[_family(kind)] += 1
 
+    counts: Counter[str] = Counter()
     destinations: set[str] = set()
     for pid in survivors:
-        destinations.update(_queue_destination_removals(session, pid))
+        # queue_removals drops the snapshot rows it copied the refs from; they count as this erasure's.
+        counts["audience_membership_snapshot"] += _snapshot_rows(session, pid)
+        destinations.update(_queue_destination_removals(session, pid, request_id, actor))
 
-    counts: Counter[str] = Counter()
     keys = 0
     for pid in survivors:
         report = erase_profile(session, pid, actor=actor, reason=f"request:{request_id}")
@@ -287,6 +290,11 @@ def _erase_subject(
     return result
 
 
+def _snapshot_rows(session: Session, profile_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(AudienceMembershipSnapshot)
+    return int(session.scalar(query.where(col(AudienceMembershipSnapshot.profile_id) == profile_id)) or 0)
+
+
 def _family(kind: str) -> str:
     return "external" if kind.startswith("external:") else kind
 
@@ -319,27 +327,12 @@ def _identifiers_of(session: Session, profile_id: uuid.UUID, erasing: set[uuid.U
     return out
 
 
-def _queue_destination_removals(session: Session, profile_id: uuid.UUID) -> list[str]:
-    """Art. 19: one removal (with erase) per destination that holds the person, read from the snapshots.
-
-    ===== MERGE POINT (audiences branch) =====
-    `cdp.audiences.removals.queue_removals(session, profile_id, *, erase, reason) -> list[str]` queues the
-    destination jobs. Until it is merged, only the destination names are read, so the report and the audit
-    entry are right, but no destination job is queued.
-    """
-    try:
-        from cdp.audiences import removals  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        removals = None
-    if removals is not None:
-        return list(removals.queue_removals(session, profile_id, erase=True, reason=ERASURE_REASON))
-    return list(
-        session.scalars(
-            select(AudienceMembershipSnapshot.destination)
-            .where(col(AudienceMembershipSnapshot.profile_id) == profile_id)
-            .distinct()
-        )
-    )
+def _queue_destination_removals(
+    session: Session, profile_id: uuid.UUID, request_id: uuid.UUID, actor: Actor
+) -> list[str]:
+    """Art. 19: one removal task (with erase) per destination that holds the person. It reads the member refs
+    out of the audience snapshots under the person's key, so it runs before the key and the rows go."""
+    return queue_removals(session, profile_id, erase=True, reason=f"{ERASURE_REASON}:{request_id}", actor=actor)
 
 
 def _erase_quarantine(session: Session, identifiers: dict[tuple[str, str], str]) -> tuple[int, int]:

@@ -6,7 +6,8 @@ import uuid
 from sqlalchemy import func
 from sqlmodel import select
 
-from cdp.audiences.models import Audience, AudienceMembershipSnapshot
+from cdp.audiences.models import Audience, AudienceMembershipSnapshot, DestinationRemoval
+from cdp.audiences.removals import seal_ref
 from cdp.audit.log import SYSTEM
 from cdp.audit.models import AuditEntry
 from cdp.crypto.envelope import vault
@@ -17,6 +18,7 @@ from cdp.profiles.models import Event, Identity, Profile, SourceRecord
 from cdp.suppression.check import find_suppressions
 from cdp.suppression.models import Suppression
 from tests.api.helpers import GRANTED_EMAIL_MARKETING
+from tests.connectors.fakes import md5
 from tests.factories import contact_row
 
 EMAIL = "sally.subjectson@acme.example"
@@ -56,7 +58,11 @@ def test_erase_subject_deletes_suppresses_and_reports_counts_only(session):
     identity = session.scalars(select(Identity).where(Identity.profile_id == pid, Identity.kind == "email")).one()
     session.add(
         AudienceMembershipSnapshot(
-            audience_id=audience.id, destination="mailchimp", profile_id=pid, identity_id=identity.id
+            audience_id=audience.id,
+            destination="mailchimp",
+            profile_id=pid,
+            identity_id=identity.id,
+            member_ref=seal_ref(session, pid, md5(EMAIL)),
         )
     )
     # A rejected row of the same person sits in quarantine under its own key.
@@ -73,6 +79,13 @@ def test_erase_subject_deletes_suppresses_and_reports_counts_only(session):
     assert result.data_keys_destroyed == 2  # the profile's and the quarantined row's
     assert result.suppressed == {"email": 1, "phone": 1, "external": 1}
     assert result.destinations == ("mailchimp",)
+    [task] = session.scalars(select(DestinationRemoval)).all()
+    assert (task.destination, task.erase, task.reason, task.refs) == (
+        "mailchimp",
+        True,
+        f"erasure:{request_id}",
+        [md5(EMAIL)],
+    )
     assert _count(session, Identity, profile_id=pid) == 0
     assert _count(session, SourceRecord, profile_id=pid) == 0
     assert _count(session, Event, profile_id=pid) == 0

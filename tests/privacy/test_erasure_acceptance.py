@@ -28,7 +28,8 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlmodel import SQLModel, select
 
-from cdp.audiences.models import Audience, AudienceMembershipSnapshot
+from cdp.audiences.models import Audience, AudienceMembershipSnapshot, DestinationRemoval
+from cdp.audiences.removals import process_removals, seal_ref
 from cdp.audit.log import SYSTEM
 from cdp.bootstrap import Runtime
 from cdp.crypto.envelope import DataKeyDestroyed, vault
@@ -41,6 +42,7 @@ from cdp.profiles import store
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
 from tests.api.helpers import GRANTED_EMAIL_MARKETING
 from tests.conftest import BACKEND, Committed, _pg_admin, _pg_url
+from tests.connectors.fakes import LIST_ID, FakeMailchimp, md5
 from tests.factories import contact_rows
 
 pytestmark = pytest.mark.committed
@@ -164,7 +166,11 @@ def scenario(committed: Committed) -> Iterator[Scenario]:
             ).one()
             session.add(
                 AudienceMembershipSnapshot(
-                    audience_id=audience.id, destination="mailchimp", profile_id=pid, identity_id=identity.id
+                    audience_id=audience.id,
+                    destination="mailchimp",
+                    profile_id=pid,
+                    identity_id=identity.id,
+                    member_ref=seal_ref(session, pid, md5(store.identity_value(session, identity))),
                 )
             )
     yield Scenario(committed, rt, crm.profile_id, housemate.profile_id, others)
@@ -318,7 +324,7 @@ def _open_with_current_keys(sc: Scenario, data_url: str) -> tuple[Stores, Any]:
 
 
 def test_erasure_leaves_no_bytes_no_decryptable_copy_and_no_trace_in_others_or_audit(
-    scenario: Scenario, tmp_path: Path
+    scenario: Scenario, tmp_path: Path, httpserver: Any
 ) -> None:
     sc, rt = scenario, scenario.rt
     with unit_of_work(rt.stores) as session:
@@ -342,6 +348,21 @@ def test_erasure_leaves_no_bytes_no_decryptable_copy_and_no_trace_in_others_or_a
         result = erase_subject(session, [sc.xavia], actor=SYSTEM, request_id=request_id)
     assert result.destinations == ("mailchimp",)
     assert result.counts["quarantine"] == 1 and result.counts["source_record"] == 2
+    # Art. 19: the queued removal reaches Mailchimp as a permanent delete; then its member hash is cleared.
+    fake = FakeMailchimp().install(httpserver)
+    conf = tmp_path / "connectors.yaml"
+    conf.write_text(
+        json.dumps({"mailchimp": {"base_url": httpserver.url_for("/3.0/"), "api_key": "k-us19", "list_id": LIST_ID}})
+    )
+    with unit_of_work(rt.stores) as session:
+        [task] = session.scalars(select(DestinationRemoval).where(DestinationRemoval.profile_id == sc.xavia)).all()
+        assert task.reason == f"erasure:{request_id}" and task.refs == [md5(X_EMAIL)]
+        done = process_removals(session, settings=rt.settings.model_copy(update={"connectors_file": conf}))
+    assert done.done == 1
+    assert [(r.method, r.path) for r in fake.received] == [
+        ("POST", f"/3.0/lists/{LIST_ID}/members/{md5(X_EMAIL)}/actions/delete-permanent")
+    ]
+    needles.append(md5(X_EMAIL).encode())
     # The pool stays open, as in a running server: closing SQLite's last connection would checkpoint by itself.
     assert all(busy == 0 for busy, _, _ in scrub_residue(_engines(rt)))
 
