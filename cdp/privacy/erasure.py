@@ -7,7 +7,6 @@ identifiers afterwards: retention erasure does not suppress, an erasure request 
 erases, and never commits.
 """
 
-import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -26,9 +25,8 @@ from cdp.crypto.envelope import _VAULT_INFO_KEY, vault
 from cdp.db import compliance_session, utcnow
 from cdp.errors import NotFound
 from cdp.identity.models import MatchKey, MergeEvent, MergeVeto
-from cdp.identity.normalize import NormalizationError, normalize_email, normalize_phone
 from cdp.ingest.models import Quarantine
-from cdp.ingest.quarantine import QUARANTINE_PAYLOAD
+from cdp.ingest.quarantine import QUARANTINE_PAYLOAD, raw_identifiers
 from cdp.profiles import store
 from cdp.profiles.errors import ProfileMerged, ProfileNotFound
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
@@ -348,31 +346,13 @@ def _erase_quarantine(session: Session, identifiers: dict[tuple[str, str], str])
             row = v.decrypt_json(entry.id, entry.payload, context=QUARANTINE_PAYLOAD)
         except NotFound:
             continue
-        if isinstance(row, dict) and personal & _row_identifiers(entry.source, row):
+        if isinstance(row, dict) and personal & raw_identifiers(entry.source, row):
             doomed.append(entry.id)
     if not doomed:
         return 0, 0
     rows = _deleted(session, delete(Quarantine).where(col(Quarantine.id).in_(doomed)))
     keys = sum(int(v.destroy_key(q)) for q in doomed)
     return rows, keys
-
-
-def _row_identifiers(source: str, row: dict[str, Any]) -> set[tuple[str, str]]:
-    """The identifiers a raw (rejected) row carries, normalized as ingest would, plus the raw forms: a row
-    was quarantined because something in it did not validate."""
-    out: set[tuple[str, str]] = set()
-    if row.get("external_id") not in (None, ""):
-        out.add((store.external_kind(source), str(row["external_id"])))
-    for kind in ("email", "phone"):
-        raw = row.get(kind)
-        if not isinstance(raw, str) or not raw.strip():
-            continue
-        out.add((kind, raw.strip().lower()))
-        regions = [None, row["country"]] if isinstance(row.get("country"), str) else [None]
-        for region in regions:
-            with contextlib.suppress(NormalizationError):
-                out.add((kind, normalize_email(raw) if kind == "email" else normalize_phone(raw, region)))
-    return out
 
 
 def scrub_residue(engines: Sequence[Engine]) -> list[tuple[int, int, int]]:

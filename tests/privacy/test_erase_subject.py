@@ -150,3 +150,19 @@ def test_a_shared_phone_is_stripped_not_dropped_and_the_other_person_keeps_it(se
     # Harry's next record still ingests, without the shared phone.
     (again,) = _ingest(session, "crm", {**other_row, "observed_at": "2026-04-01T00:00:00Z", "city": "Leeds"}).results
     assert again.outcome == "updated" and again.profile_id == other.profile_id
+
+
+def test_a_malformed_record_of_an_erased_person_is_suppressed_not_quarantined(session):
+    pid, _ = _person(session)
+    erase_subject(session, [pid], actor=SYSTEM, request_id=uuid.uuid4())
+    before = _count(session, Quarantine)
+    (result,) = _ingest(session, "crm", {"external_id": "x-other", "email": EMAIL.upper(), "observed_at": "??"}).results
+    assert result.outcome == "suppressed"
+    (by_id,) = _ingest(session, "crm", {"external_id": "crm-sally", "observed_at": "??"}).results
+    assert by_id.outcome == "suppressed"
+    assert _count(session, Quarantine) == before
+    # Somebody else's malformed record is still quarantined.
+    (other,) = _ingest(
+        session, "crm", {"external_id": "x-3", "email": "not.her@acme.example", "observed_at": "??"}
+    ).results
+    assert other.outcome == "quarantined"
