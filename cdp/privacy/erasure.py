@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, String, cast, delete, func, or_, update
+from sqlalchemy import Engine, String, cast, delete, func, or_, tuple_, update
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -304,23 +304,29 @@ def _identifiers_of(session: Session, profile_id: uuid.UUID, erasing: set[uuid.U
     identity model already trusts low (role and placeholder addresses), is suppressed in strip mode: it is
     dropped from incoming records but does not block the other person's records.
     """
-    out = []
-    for identity in store.identities_of(session, profile_id):
-        shared = session.scalars(
-            select(Identity.id)
+    identities = store.identities_of(session, profile_id)
+    if not identities:
+        return []
+    shared = {
+        (kind, index)
+        for kind, index in session.execute(
+            select(Identity.kind, Identity.blind_index)
             .join(Profile, col(Profile.id) == col(Identity.profile_id))
             .where(
-                col(Identity.kind) == identity.kind,
-                col(Identity.blind_index) == identity.blind_index,
+                tuple_(col(Identity.kind), col(Identity.blind_index)).in_(
+                    [(i.kind, i.blind_index) for i in identities]
+                ),
                 col(Identity.profile_id).not_in(erasing),
                 col(Profile.status) != ERASED,
                 col(Profile.merged_into).is_(None),
             )
-            .limit(1)
-        ).first()
-        mode = STRIP_IDENTIFIER if shared is not None or identity.trust != "high" else DROP_RECORD
-        if identity.kind.startswith("external:"):
-            mode = DROP_RECORD  # a source's own id for this person is never someone else's
+        )
+    }
+    out = []
+    for identity in identities:
+        personal = identity.kind.startswith("external:")  # a source's own id for this person is no one else's
+        low = (identity.kind, identity.blind_index) in shared or identity.trust != "high"
+        mode = STRIP_IDENTIFIER if low and not personal else DROP_RECORD
         out.append((identity.kind, store.identity_value(session, identity), mode))
     return out
 
