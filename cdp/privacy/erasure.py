@@ -17,11 +17,12 @@ from sqlalchemy import Engine, String, cast, delete, func, or_, tuple_, update
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from cdp.audiences.models import AudienceMembershipSnapshot
+from cdp.audiences.models import AudienceMembershipSnapshot, DestinationRemoval
 from cdp.audiences.removals import queue_removals
 from cdp.audit.log import Actor, append
 from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.crypto.envelope import _VAULT_INFO_KEY, vault
+from cdp.crypto.models import DataKey
 from cdp.db import compliance_session, utcnow
 from cdp.errors import NotFound
 from cdp.identity.models import MatchKey, MergeEvent, MergeVeto
@@ -160,12 +161,17 @@ class ErasureResult:
     request_id: uuid.UUID
     profile_ids: tuple[uuid.UUID, ...]
     counts: dict[str, int]  # table -> rows deleted
-    data_keys_destroyed: int
+    destroyed_key_ids: tuple[uuid.UUID, ...]  # data keys destroyed: the profiles' and quarantined rows'
     suppressed: dict[str, int]  # identifier family (email, phone, external) -> entries written or re-armed
     shared_identifiers: int  # of those, entries in strip_identifier mode (shared with a live profile, or low trust)
     destinations: tuple[str, ...]  # Art. 19: destinations the person was synced to, removal queued
     already_erased: tuple[uuid.UUID, ...] = ()
+    unrecoverable_destinations: tuple[str, ...] = ()  # see _queue_destination_removals
     dry_run: bool = False
+
+    @property
+    def data_keys_destroyed(self) -> int:
+        return len(self.destroyed_key_ids)
 
     @property
     def identifiers_suppressed(self) -> int:
@@ -177,10 +183,11 @@ class ErasureResult:
             "profile_ids": [str(p) for p in self.profile_ids],
             "already_erased": [str(p) for p in self.already_erased],
             "rows_deleted": dict(sorted(self.counts.items())),
-            "data_keys_destroyed": self.data_keys_destroyed,
+            "destroyed_key_ids": [str(k) for k in self.destroyed_key_ids],
             "identifiers_suppressed": dict(sorted(self.suppressed.items())),
             "shared_identifiers": self.shared_identifiers,
             "destinations_notified": list(self.destinations),
+            "destinations_without_member_refs": list(self.unrecoverable_destinations),
             "dry_run": self.dry_run,
         }
 
@@ -245,15 +252,18 @@ def _erase_subject(
 
     counts: Counter[str] = Counter()
     destinations: set[str] = set()
+    unrecoverable: set[str] = set()
     for pid in survivors:
         # queue_removals drops the snapshot rows it copied the refs from; they count as this erasure's.
         counts["audience_membership_snapshot"] += _snapshot_rows(session, pid)
-        destinations.update(_queue_destination_removals(session, pid, request_id, actor))
+        queued, lost = _queue_destination_removals(session, pid, request_id, actor)
+        destinations.update(queued)
+        unrecoverable.update(lost)
 
-    keys = 0
+    keys: list[uuid.UUID] = []
     for pid in survivors:
         report = erase_profile(session, pid, actor=actor, reason=f"request:{request_id}")
-        keys += report.counts.get("data_key", 0)
+        keys += [pid] if report.counts.get("data_key") else []
         counts.update({t: n for t, n in report.counts.items() if t != "data_key"})
     q_rows, q_keys = _erase_quarantine(session, identifiers)
     counts["quarantine"] += q_rows
@@ -263,11 +273,12 @@ def _erase_subject(
         request_id=request_id,
         profile_ids=tuple(survivors),
         counts={t: n for t, n in counts.items() if n},
-        data_keys_destroyed=keys,
+        destroyed_key_ids=tuple(keys),
         suppressed=dict(suppressed),
         shared_identifiers=sum(1 for mode in identifiers.values() if mode == STRIP_IDENTIFIER),
         destinations=tuple(sorted(destinations)),
         already_erased=tuple(already),
+        unrecoverable_destinations=tuple(sorted(unrecoverable)),
     )
     append(
         session,
@@ -279,10 +290,11 @@ def _erase_subject(
             "profiles": len(survivors),
             "already_erased": len(already),
             "rows_deleted": sum(result.counts.values()),
-            "data_keys_destroyed": keys,
+            "data_keys_destroyed": len(keys),
             "identifiers_suppressed": result.identifiers_suppressed,
             "shared_identifiers": result.shared_identifiers,
             "destinations": list(result.destinations),
+            "destinations_without_member_refs": list(result.unrecoverable_destinations),
         },
     )
     return result
@@ -305,7 +317,9 @@ def _identifiers_of(session: Session, profile_id: uuid.UUID, erasing: set[uuid.U
     dropped from incoming records but does not block the other person's records.
     """
     identities = store.identities_of(session, profile_id)
-    if not identities:
+    if not identities or not vault(session).has_key(profile_id):
+        # No key: an earlier run of this erasure committed the compliance store (suppressions and key
+        # destruction are one transaction there) and not the data store. The identifiers are suppressed.
         return []
     shared = {
         (kind, index)
@@ -333,32 +347,104 @@ def _identifiers_of(session: Session, profile_id: uuid.UUID, erasing: set[uuid.U
 
 def _queue_destination_removals(
     session: Session, profile_id: uuid.UUID, request_id: uuid.UUID, actor: Actor
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Art. 19: one removal task (with erase) per destination that holds the person. It reads the member refs
-    out of the audience snapshots under the person's key, so it runs before the key and the rows go."""
-    return queue_removals(session, profile_id, erase=True, reason=f"{ERASURE_REASON}:{request_id}", actor=actor)
+    out of the audience snapshots under the person's key, so it runs before the key and the rows go.
+
+    Returns (destinations queued, destinations whose member refs are lost). The second is only non-empty when
+    a previous run destroyed the key but its data transaction failed: the task is recorded `failed` with
+    that reason, so the request cannot close on it silently and a human removes the person there.
+    """
+    reason = f"{ERASURE_REASON}:{request_id}"
+    if vault(session).has_key(profile_id):
+        return queue_removals(session, profile_id, erase=True, reason=reason, actor=actor), []
+    snapshot = col(AudienceMembershipSnapshot.profile_id) == profile_id
+    lost = sorted(set(session.scalars(select(AudienceMembershipSnapshot.destination).where(snapshot))))
+    now = utcnow()
+    for destination in lost:
+        session.add(
+            DestinationRemoval(
+                destination=destination,
+                profile_id=profile_id,
+                refs=[],
+                ref_count=0,
+                erase=True,
+                reason=reason,
+                status="failed",
+                last_error="member-ref-unrecoverable",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    session.execute(delete(AudienceMembershipSnapshot).where(snapshot))
+    return lost, lost
 
 
-def _erase_quarantine(session: Session, identifiers: dict[tuple[str, str], str]) -> tuple[int, int]:
-    """Quarantined rows carrying one of the person's identifiers (not shared ones). Each row is encrypted under
-    its own key, so finding them means decrypting each: quarantine is short-lived (retention P30D) and small."""
+def _erase_quarantine(session: Session, identifiers: dict[tuple[str, str], str]) -> tuple[int, list[uuid.UUID]]:
+    """Quarantined rows carrying one of the person's identifiers (not shared ones); returns (rows deleted,
+    keys destroyed). Each row is encrypted under its own key, so finding them means decrypting each:
+    quarantine is short-lived (retention P30D) and small. Rows whose key is already gone (an earlier run
+    that failed after the compliance commit) are ciphertext nobody can read, and go too."""
     personal = {key for key, mode in identifiers.items() if mode == DROP_RECORD}
-    if not personal:
-        return 0, 0
+    entries = list(session.scalars(select(Quarantine)))
+    if not entries:
+        return 0, []
     v = vault(session)
+    v.load_keys({e.id for e in entries})
     doomed: list[uuid.UUID] = []
-    for entry in session.scalars(select(Quarantine)):
+    for entry in entries:
         try:
             row = v.decrypt_json(entry.id, entry.payload, context=QUARANTINE_PAYLOAD)
         except NotFound:
+            doomed.append(entry.id)
             continue
-        if isinstance(row, dict) and personal & raw_identifiers(entry.source, row):
+        if personal & raw_identifiers(entry.source, row):
             doomed.append(entry.id)
     if not doomed:
-        return 0, 0
+        return 0, []
     rows = _deleted(session, delete(Quarantine).where(col(Quarantine.id).in_(doomed)))
-    keys = sum(int(v.destroy_key(q)) for q in doomed)
-    return rows, keys
+    return rows, [q for q in doomed if v.destroy_key(q)]
+
+
+@dataclass(frozen=True)
+class ReapplyResult:
+    profiles: tuple[uuid.UUID, ...]
+    quarantine_rows: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"profiles_erased": [str(p) for p in self.profiles], "quarantine_rows": self.quarantine_rows}
+
+
+def reapply_erasures(session: Session, *, actor: Actor, chunk: int = 1000) -> ReapplyResult:
+    """After a data-store backup is restored: erase again everyone erased since it was taken.
+
+    The compliance store (keys, suppressions, request log) is not restored with the data store, so "erased
+    since the backup" is exactly "a live profile whose data key is gone" (a merged-away profile lost its key
+    when it was merged and is skipped). Their rows are unreadable ciphertext already; this deletes them and
+    makes the tombstones say so (COMPLIANCE §3.3 restore procedure, §7 item 28). Suppressions need no
+    replay: they never left the compliance store.
+    """
+    compliance = compliance_session(session)
+    live = select(Profile.id).where(col(Profile.status) != ERASED, col(Profile.merged_into).is_(None))
+    ids = list(session.scalars(live.order_by(col(Profile.id))))
+    erased: list[uuid.UUID] = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        have = set(compliance.scalars(select(DataKey.subject_id).where(col(DataKey.subject_id).in_(part))))
+        for pid in part:
+            if pid not in have:
+                erase_profile(session, pid, actor=actor, reason="reapply")
+                erased.append(pid)
+    quarantine, _ = _erase_quarantine(session, {})
+    append(
+        session,
+        actor=actor,
+        action="privacy.erasures_reapplied",
+        resource_type="store",
+        resource_id="data",
+        details={"profiles": len(erased), "quarantine_rows": quarantine},
+    )
+    return ReapplyResult(tuple(erased), quarantine)
 
 
 def scrub_residue(engines: Sequence[Engine]) -> list[tuple[int, int, int]]:

@@ -76,7 +76,7 @@ def test_erase_subject_deletes_suppresses_and_reports_counts_only(session):
     assert result.counts["identity"] == 3 and result.counts["source_record"] == 1
     assert result.counts["event"] >= 2 and result.counts["consent_event"] == 1
     assert result.counts["quarantine"] == 1 and result.counts["audience_membership_snapshot"] == 1
-    assert result.data_keys_destroyed == 2  # the profile's and the quarantined row's
+    assert result.destroyed_key_ids == (pid, bad.quarantine_id)  # the profile's and the quarantined row's
     assert result.suppressed == {"email": 1, "phone": 1, "external": 1}
     assert result.destinations == ("mailchimp",)
     [task] = session.scalars(select(DestinationRemoval)).all()
@@ -166,3 +166,73 @@ def test_a_malformed_record_of_an_erased_person_is_suppressed_not_quarantined(se
         session, "crm", {"external_id": "x-3", "email": "not.her@acme.example", "observed_at": "??"}
     ).results
     assert other.outcome == "quarantined"
+
+
+def test_suppression_entries_are_not_blind_indexes(session):
+    """COMPLIANCE §7 item 23: a separate key, so suppression entries cannot be joined to live identities."""
+    pid, _ = _person(session)
+    from cdp.db import compliance_session
+    from cdp.identity.models import MatchKey
+
+    indexes = set(session.scalars(select(Identity.blind_index))) | set(session.scalars(select(MatchKey.key)))
+    erase_subject(session, [pid], actor=SYSTEM, request_id=uuid.uuid4())
+    entries = compliance_session(session).scalars(select(Suppression)).all()
+    assert len(entries) == 3
+    assert not {e.identifier_hmac for e in entries} & indexes
+    for e in entries:
+        assert all(s not in e.identifier_hmac for s in ("sally", "7946", "crm-sally"))
+
+
+def _crash_after_compliance_commit(stores, profile_id):
+    """The erasure's compliance transaction commits (keys gone, suppressions written), its data one fails."""
+    from cdp.db import COMPLIANCE
+
+    with stores.compliance() as comp, stores.data() as data:
+        data.info.update(stores.info)
+        data.info[COMPLIANCE] = comp
+        erase_subject(data, [profile_id], actor=SYSTEM, request_id=uuid.uuid4())
+        data.flush()
+        comp.commit()
+        data.rollback()
+
+
+def test_an_erasure_killed_between_the_two_commits_converges_on_rerun(stores):
+    """COMPLIANCE §7 item 27: the re-run finds no key, and still ends with every row gone, the identifiers
+    suppressed and the destination flagged, since the member ref died with the key."""
+    from cdp.db import unit_of_work
+
+    with unit_of_work(stores) as session:
+        pid, _ = _person(session)
+        audience = Audience(name="news", purpose="email_marketing")
+        session.add(audience)
+        session.flush()
+        identity = session.scalars(select(Identity).where(Identity.profile_id == pid, Identity.kind == "email")).one()
+        session.add(
+            AudienceMembershipSnapshot(
+                audience_id=audience.id,
+                destination="mailchimp",
+                profile_id=pid,
+                identity_id=identity.id,
+                member_ref=seal_ref(session, pid, md5(EMAIL)),
+            )
+        )
+        bad = _ingest(session, "crm", {"external_id": "crm-sally", "email": EMAIL, "observed_at": "?"}).results[0]
+    _crash_after_compliance_commit(stores, pid)
+    with unit_of_work(stores) as session:
+        assert session.get(Profile, pid).status == "active" and not vault(session).has_key(pid)
+        assert _count(session, Identity, profile_id=pid) == 3
+
+        rerun = erase_subject(session, [pid], actor=SYSTEM, request_id=uuid.uuid4())
+
+        assert rerun.profile_ids == (pid,) and rerun.suppressed == {} and rerun.destroyed_key_ids == ()
+        assert rerun.unrecoverable_destinations == ("mailchimp",)
+        [task] = session.scalars(select(DestinationRemoval)).all()
+        assert (task.status, task.last_error, task.refs) == ("failed", "member-ref-unrecoverable", [])
+        for model in (Identity, SourceRecord, Event):
+            assert _count(session, model, profile_id=pid) == 0
+        assert session.get(Quarantine, bad.quarantine_id) is None
+        assert session.get(Profile, pid).status == "erased"
+        hits = find_suppressions(session, [("email", EMAIL), ("external:crm", "crm-sally")])
+        assert len(hits) == 2
+        again = erase_subject(session, [pid], actor=SYSTEM, request_id=uuid.uuid4())
+        assert again.already_erased == (pid,) and again.counts == {}

@@ -37,7 +37,7 @@ from cdp.crypto.models import DataKey
 from cdp.db import COMPLIANCE, STORE_INFO_KEY, Stores, make_engine, make_session_factory, unit_of_work
 from cdp.errors import IntegrityError
 from cdp.ingest.pipeline import ingest_batch
-from cdp.privacy.erasure import erase_subject, scrub_residue
+from cdp.privacy.erasure import erase_subject, reapply_erasures, scrub_residue
 from cdp.profiles import store
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
 from tests.api.helpers import GRANTED_EMAIL_MARKETING
@@ -389,6 +389,15 @@ def test_erasure_leaves_no_bytes_no_decryptable_copy_and_no_trace_in_others_or_a
                     v.decrypt(sc.others[0], blob, context=store.GOLDEN)
             # The others in the same backup still decrypt: the backup is otherwise good.
             store.read_golden(old, old.get(Profile, sc.others[0]))
+        # 28: restoring that backup and re-applying erasures leaves her erased, and only her.
+        with unit_of_work(backup) as restored:
+            reapplied = reapply_erasures(restored, actor=SYSTEM)
+        assert reapplied.profiles == (sc.xavia,) and reapplied.quarantine_rows == 1
+        with unit_of_work(backup) as restored:
+            assert restored.get(Profile, sc.xavia).status == "erased"
+            assert restored.scalars(select(Identity).where(Identity.profile_id == sc.xavia)).all() == []
+            assert reapply_erasures(restored, actor=SYSTEM).profiles == ()
+            assert {p: _decrypted_digest(restored, p) for p in before_digests} == before_digests
     finally:
         engine.dispose()
         if BACKEND == "postgresql":
