@@ -32,7 +32,7 @@ from cdp.audiences.models import Audience, AudienceMembershipSnapshot, Destinati
 from cdp.audiences.removals import process_removals, seal_ref
 from cdp.audit.log import SYSTEM
 from cdp.bootstrap import Runtime
-from cdp.crypto.envelope import DataKeyDestroyed, vault
+from cdp.crypto.envelope import KEYRING_INFO_KEY, DataKeyDestroyed, vault
 from cdp.crypto.models import DataKey
 from cdp.db import COMPLIANCE, STORE_INFO_KEY, Stores, make_engine, make_session_factory, unit_of_work
 from cdp.errors import IntegrityError
@@ -487,3 +487,74 @@ def test_reimport_of_the_erased_person_creates_nothing_and_is_counted_suppressed
         ],
     )
     assert (again.outcome, again.profile_id) == ("updated", sc.housemate)
+
+
+def _copy_both_stores(sc: Scenario, tmp: Path) -> tuple[str, str]:
+    rt = sc.rt
+    if BACKEND == "sqlite":
+        scrub_residue(_engines(rt))
+        urls = []
+        for url, name in ((rt.settings.database_url, "data"), (rt.settings.compliance_url, "compliance")):
+            dst = tmp / f"backup-{name}.db"
+            shutil.copyfile(Path(make_url(url).database or ""), dst)
+            urls.append(f"sqlite:///{dst}")
+        return urls[0], urls[1]
+    rt.stores.dispose()
+    out = []
+    for url in (rt.settings.database_url, rt.settings.compliance_url):
+        name = f"{make_url(url).database}_bk"
+        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}"')
+        out.append(_pg_url(name))
+    return out[0], out[1]
+
+
+def _old_key_opens(data_url: str, compliance_url: str, keyring: Any, pid: uuid.UUID) -> bool:
+    from cdp.errors import Unavailable
+
+    engines = (make_engine(data_url), make_engine(compliance_url))
+    stores = Stores(
+        data=make_session_factory(engines[0]),
+        compliance=make_session_factory(engines[1]),
+        info={KEYRING_INFO_KEY: keyring},
+        engines=engines,
+    )
+    try:
+        with unit_of_work(stores) as old:
+            try:
+                store.read_golden(old, old.get(Profile, pid))
+                return True
+            except (DataKeyDestroyed, Unavailable):
+                return False
+    finally:
+        stores.dispose()
+
+
+def test_a_backup_of_both_stores_is_dead_once_the_master_key_epoch_is_retired(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """COMPLIANCE §3.3 (b). A backup of the compliance store still holds her wrapped data key, so until the
+    master key that wrapped it is retired, that pair of backups opens her rows: compliance-store backups
+    need a retention shorter than the erasure deadline, or a rotation with `--retire` after each window."""
+    from cdp.crypto.keyring import keyring_from_file
+
+    sc, rt = scenario, scenario.rt
+    data_bk, compliance_bk = _copy_both_stores(sc, tmp_path)
+    try:
+        with unit_of_work(rt.stores) as session:
+            erase_subject(session, [sc.xavia], actor=SYSTEM, request_id=uuid.uuid4())
+        key_file = sc.committed.settings.key_file
+        assert _old_key_opens(data_bk, compliance_bk, keyring_from_file(key_file), sc.xavia)
+
+        out = sc.committed.cli("keys", "rotate", "--retire")
+        assert "retired master keys: " in out.stdout and "none" not in out.stdout.split("retired master keys: ")[1]
+
+        current = keyring_from_file(key_file)
+        assert not _old_key_opens(data_bk, compliance_bk, current, sc.xavia)
+        # The live stores, rewrapped under the new epoch, still open everyone else.
+        rt.stores.info = {**rt.stores.info, KEYRING_INFO_KEY: current}
+        with unit_of_work(rt.stores) as session:
+            assert store.read_golden(session, session.get(Profile, sc.others[0]))
+    finally:
+        if BACKEND == "postgresql":
+            for url in (data_bk, compliance_bk):
+                _pg_admin(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')

@@ -134,3 +134,27 @@ def test_a_resync_of_an_erased_person_is_counted_suppressed_even_with_a_changed_
     moved = _sync(stores, httpserver)
     assert (moved.counts["suppressed"], moved.counts["created"]) == (1, 0)
     assert _rows(stores) == before
+
+
+def test_a_form_submission_of_an_erased_person_is_accepted_and_stores_nothing(client: Any) -> None:
+    """The public form answers 201 as always (it must not reveal who was erased) and keeps nothing."""
+    import json
+
+    from cdp.audit.models import AuditEntry
+
+    body = json.dumps({"email": "ada.lovelace@example.com", "first_name": "Ada", "consent_marketing_email": True})
+    headers = {"Origin": "https://www.example.com", "Content-Type": "application/json"}
+    assert client.post("/v1/forms/newsletter", content=body.encode(), headers=headers).status_code == 201
+    stores = client.app.state.runtime.stores
+    with unit_of_work(stores) as session:
+        [pid] = session.scalars(select(SourceRecord.profile_id).where(SourceRecord.source == "webform")).all()
+        erase_subject(session, [pid], actor=SYSTEM, request_id=uuid.uuid4())
+    before = _rows(stores)
+
+    again = client.post("/v1/forms/newsletter", content=body.encode(), headers=headers)
+
+    assert again.status_code == 201 and set(again.json()) == {"submission_id"}
+    assert _rows(stores) == before
+    with unit_of_work(stores) as session:
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq.desc()).limit(3)).all()
+    assert "ingest.suppressed" in actions
