@@ -183,6 +183,7 @@ class ErasureResult:
             "profile_ids": [str(p) for p in self.profile_ids],
             "already_erased": [str(p) for p in self.already_erased],
             "rows_deleted": dict(sorted(self.counts.items())),
+            "data_keys_destroyed": self.data_keys_destroyed,
             "destroyed_key_ids": [str(k) for k in self.destroyed_key_ids],
             "identifiers_suppressed": dict(sorted(self.suppressed.items())),
             "shared_identifiers": self.shared_identifiers,

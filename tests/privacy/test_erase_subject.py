@@ -236,3 +236,24 @@ def test_an_erasure_killed_between_the_two_commits_converges_on_rerun(stores):
         assert len(hits) == 2
         again = erase_subject(session, [pid], actor=SYSTEM, request_id=uuid.uuid4())
         assert again.already_erased == (pid,) and again.counts == {}
+
+
+def test_the_result_json_is_the_contract_privacy_requests_store(session):
+    pid, _ = _person(session)
+    request_id = uuid.uuid4()
+    report = erase_subject(session, [pid], actor=SYSTEM, request_id=request_id).to_json()
+    assert set(report) == {
+        "request_id",
+        "profile_ids",
+        "already_erased",
+        "rows_deleted",
+        "data_keys_destroyed",
+        "destroyed_key_ids",
+        "identifiers_suppressed",
+        "shared_identifiers",
+        "destinations_notified",
+        "destinations_without_member_refs",
+        "dry_run",
+    }
+    assert report["request_id"] == str(request_id) and report["profile_ids"] == [str(pid)]
+    assert report["data_keys_destroyed"] == 1 and report["destroyed_key_ids"] == [str(pid)]
