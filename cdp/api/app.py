@@ -23,6 +23,7 @@ from cdp.api.routes import (
     retention,
     webhooks,
 )
+from cdp.api.routes import privacy as privacy_requests
 from cdp.bootstrap import Runtime, open_runtime
 from cdp.db import Stores
 from cdp.logs import configure_logging
@@ -64,6 +65,7 @@ def create_app(
         webhooks,
         forms,
         connectors,
+        privacy_requests,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.request_body_max_bytes)

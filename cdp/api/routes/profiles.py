@@ -11,7 +11,8 @@ from cdp.api.pagination import Page
 from cdp.audit.log import append
 from cdp.consent.views import profile_view
 from cdp.crypto.envelope import vault
-from cdp.errors import InvalidInput
+from cdp.db import unit_of_work
+from cdp.errors import InvalidInput, PermissionDenied
 from cdp.identity.normalize import NormalizationError, normalize_email, normalize_phone
 from cdp.profiles.schemas import ProfileRead
 from cdp.profiles.store import find_profile_ids_by_identity, get_profile_or_raise
@@ -29,6 +30,9 @@ def read_profile(
     """The golden record, identities and consent state. Marketing sees consented contact points only."""
     full = runtime.policies.access.allows(principal.role, "profiles.read")
     profile = get_profile_or_raise(session, profile_id)
+    restricted = profile.status == "restricted"
+    if restricted and not runtime.policies.access.allows(principal.role, "privacy.manage"):
+        _refuse_restricted(runtime, principal, profile.id)
     view = profile_view(session, profile, consented_only=not full)
     append(
         session,
@@ -36,9 +40,30 @@ def read_profile(
         action="profile.read",
         resource_type="profile",
         resource_id=profile.id,
-        details={"view": view.view},
+        details={"view": view.view, **({"restricted": True} if restricted else {})},
     )
     return view
+
+
+def _refuse_restricted(runtime: RuntimeDep, principal: Principal, profile_id: uuid.UUID) -> None:
+    """GDPR Art. 18: a restricted profile is only stored; only the compliance role reads it. The refusal is
+    audited in its own transaction, since the request's rolls back."""
+    with unit_of_work(runtime.stores) as s:
+        append(
+            s,
+            actor=principal.actor,
+            action="profile.read",
+            resource_type="profile",
+            resource_id=profile_id,
+            outcome="denied",
+            details={"restricted": True},
+        )
+    raise ProfileRestricted(f"profile {profile_id} is restricted (GDPR Art. 18); only the compliance role reads it")
+
+
+class ProfileRestricted(PermissionDenied):
+    slug = "profile-restricted"
+    title = "Processing of this profile is restricted"
 
 
 class ProfileSearch(BaseModel):
@@ -62,6 +87,7 @@ class ProfileSearch(BaseModel):
 def search_profiles(
     body: ProfileSearch,
     session: SessionDep,
+    runtime: RuntimeDep,
     principal: Annotated[Principal, Depends(require("profiles.search"))],
 ) -> Page[ProfileRead]:
     """Exact match on a normalized email or phone via its blind index. A POST body keeps it out of URLs."""
@@ -74,7 +100,10 @@ def search_profiles(
     except NormalizationError as exc:
         raise InvalidInput(str(exc), field="email" if body.email else "phone") from exc
     ids = find_profile_ids_by_identity(session, kind, vault(session).blind_index(kind, value), limit=body.limit)
-    views = [profile_view(session, get_profile_or_raise(session, pid)) for pid in ids]
+    profiles = [get_profile_or_raise(session, pid) for pid in ids]
+    if not runtime.policies.access.allows(principal.role, "privacy.manage"):
+        profiles = [p for p in profiles if p.status != "restricted"]  # Art. 18: hidden from everyday use
+    views = [profile_view(session, p) for p in profiles]
     append(
         session,
         actor=principal.actor,
