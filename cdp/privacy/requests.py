@@ -333,7 +333,7 @@ def approve_request(
     if request.status not in ("awaiting_approval", "received"):
         raise RequestStateConflict(
             f"request {request.id} is {request.status}; only a request awaiting approval can be approved",
-            status=request.status,
+            request_status=request.status,
         )
     if actor.id == request.requested_by or actor.id in request.approvals:
         raise SecondApproverRequired(
@@ -403,7 +403,7 @@ def carry_out(
         result["objected"] = {"consent_events": len(events), "purposes": sorted({e.purpose for e in events})}
     elif request.type == "erasure":
         if eraser is None:
-            raise RequestStateConflict("erasure is not available in this build", status=request.status)
+            raise RequestStateConflict("erasure is not available in this build", request_status=request.status)
         report = eraser(session, profiles, actor=actor, request_id=request.id)
         result["erasure"] = report.to_json() if hasattr(report, "to_json") else dict(report)
     request.result = result
@@ -438,12 +438,12 @@ def download_export(session: Session, request_id: uuid.UUID, *, actor: Actor) ->
     if request.type != "access" or request.status != "completed" or request.export is None or not profiles:
         raise RequestStateConflict(
             f"request {request.id} has no access bundle (type {request.type}, status {request.status})",
-            status=request.status,
+            request_status=request.status,
         )
     v = vault(session)
     if not v.has_key(profiles[0]):
         raise RequestStateConflict(
-            f"the bundle of request {request.id} was destroyed with the person's data", status="erased"
+            f"the bundle of request {request.id} was destroyed with the person's data", request_status="erased"
         )
     content = v.decrypt(profiles[0], request.export, context=EXPORT_CONTEXT)
     append(
@@ -464,7 +464,7 @@ def lift_request_restriction(
     request = get_request_or_raise(session, request_id)
     if request.type != "restriction" or request.status != "completed" or request.result.get("lifted") is not None:
         raise RequestStateConflict(
-            f"request {request.id} did not place a restriction that is still in force", status=request.status
+            f"request {request.id} did not place a restriction that is still in force", request_status=request.status
         )
     for pid in _profile_ids(request):
         lift_restriction(session, pid, subject_informed_at=subject_informed_at, request_id=request.id, actor=actor)
@@ -485,12 +485,12 @@ def extend_request(
     if not 3 <= len(reason) <= 200 or _EMAIL_LIKE.search(reason):
         raise InvalidInput("an extension reason is 3 to 200 characters and names no person", field="reason")
     if request.status not in OPEN:
-        raise RequestStateConflict(f"request {request.id} is {request.status}", status=request.status)
+        raise RequestStateConflict(f"request {request.id} is {request.status}", request_status=request.status)
     if request.extended_to is not None:
-        raise RequestStateConflict(f"request {request.id} was already extended", status=request.status)
+        raise RequestStateConflict(f"request {request.id} was already extended", request_status=request.status)
     if now > request.due_at or notified > request.due_at:
         raise RequestStateConflict(
-            "an extension must be notified before the original due date has passed", status=request.status
+            "an extension must be notified before the original due date has passed", request_status=request.status
         )
     request.extended_to = request.max_due_at
     request.extension_reason = reason

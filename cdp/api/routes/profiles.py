@@ -3,15 +3,16 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cdp.api.deps import Principal, RuntimeDep, SessionDep, require
 from cdp.api.pagination import Page
+from cdp.api.problems import problem_response
 from cdp.audit.log import append
 from cdp.consent.views import profile_view
 from cdp.crypto.envelope import vault
-from cdp.db import unit_of_work
 from cdp.errors import InvalidInput, PermissionDenied
 from cdp.identity.normalize import NormalizationError, normalize_email, normalize_phone
 from cdp.profiles.schemas import ProfileRead
@@ -22,17 +23,35 @@ router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
 @router.get("/{profile_id}", response_model=ProfileRead, responses={308: {"description": "merged: see Location"}})
 def read_profile(
+    request: Request,
     profile_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("profiles.read", "profiles.read_consented"))],
     runtime: RuntimeDep,
-) -> ProfileRead:
+) -> ProfileRead | JSONResponse:
     """The golden record, identities and consent state. Marketing sees consented contact points only."""
     full = runtime.policies.access.allows(principal.role, "profiles.read")
     profile = get_profile_or_raise(session, profile_id)
     restricted = profile.status == "restricted"
     if restricted and not runtime.policies.access.allows(principal.role, "privacy.manage"):
-        _refuse_restricted(runtime, principal, profile.id)
+        # GDPR Art. 18: a restricted profile is only stored; only the compliance role reads it. The refusal is a
+        # response, not an exception, so its audit entry commits with this request.
+        append(
+            session,
+            actor=principal.actor,
+            action="profile.read",
+            resource_type="profile",
+            resource_id=profile.id,
+            outcome="denied",
+            details={"restricted": True},
+        )
+        return problem_response(
+            request,
+            status=403,
+            type_=f"/problems/{ProfileRestricted.slug}",
+            title=ProfileRestricted.title,
+            detail=f"profile {profile.id} is restricted (GDPR Art. 18); only the compliance role reads it",
+        )
     view = profile_view(session, profile, consented_only=not full)
     append(
         session,
@@ -45,23 +64,9 @@ def read_profile(
     return view
 
 
-def _refuse_restricted(runtime: RuntimeDep, principal: Principal, profile_id: uuid.UUID) -> None:
-    """GDPR Art. 18: a restricted profile is only stored; only the compliance role reads it. The refusal is
-    audited in its own transaction, since the request's rolls back."""
-    with unit_of_work(runtime.stores) as s:
-        append(
-            s,
-            actor=principal.actor,
-            action="profile.read",
-            resource_type="profile",
-            resource_id=profile_id,
-            outcome="denied",
-            details={"restricted": True},
-        )
-    raise ProfileRestricted(f"profile {profile_id} is restricted (GDPR Art. 18); only the compliance role reads it")
-
-
 class ProfileRestricted(PermissionDenied):
+    """Listed under GET /problems; the route answers it as a response so the refusal's audit entry commits."""
+
     slug = "profile-restricted"
     title = "Processing of this profile is restricted"
 
