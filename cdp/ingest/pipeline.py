@@ -35,7 +35,7 @@ from cdp.identity.scoring import MatchFields
 from cdp.identity.survivorship import Observation
 from cdp.ingest.bulk import record_ingested_consent, write_plan
 from cdp.ingest.quality import GateSettings, check_batch, gate_row
-from cdp.ingest.quarantine import quarantine_row
+from cdp.ingest.quarantine import quarantine_row, raw_identifiers
 from cdp.ingest.records import ContactRecord
 from cdp.ingest.validate import ValidRow, validate_row
 from cdp.profiles import store
@@ -249,6 +249,11 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
     return RecordResult(index, outcome, profile_id=profile.id, warnings=list(row.warnings) or None)
 
 
+def _suppressed_raw(session: Session, source: str, row: object) -> bool:
+    hits = find_suppressions(session, sorted(raw_identifiers(source, row)))
+    return any(h.match_mode == "drop_record" and h.scope == "all_processing" for h in hits)
+
+
 def _suppression_relevant(session: Session, checked: "_Checked") -> bool:
     record, row = checked.row.record, checked.row
     identifiers = [(store.external_kind(record.source), record.external_id)]
@@ -306,6 +311,11 @@ def ingest_batch(
     for index, row in enumerate(rows):
         checked = checked_rows[index]
         if isinstance(checked, list):
+            if _suppressed_raw(session, source, row):
+                # An erased person's malformed record is not kept either, not even encrypted in quarantine.
+                append(session, actor=actor, action="ingest.suppressed", resource_type="source", resource_id=source)
+                outcomes[index] = RecordResult(index, "suppressed")
+                continue
             with session.begin_nested():
                 entry = quarantine_row(session, source=source, row=row, reasons=checked)
                 append(
