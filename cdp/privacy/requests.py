@@ -15,7 +15,6 @@ they read as nothing once the person is erased); the log itself holds ids, codes
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ from sqlalchemy import and_, column, func, or_, table
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from cdp.audit.log import Actor, append
+from cdp.audit.log import SYSTEM, Actor, append
 from cdp.connectors.base import SourceSignal
 from cdp.crypto.envelope import vault
 from cdp.db import UTCDateTime, compliance_session, utcnow
@@ -33,6 +32,7 @@ from cdp.identity.normalize import NormalizationError, normalize_email, normaliz
 from cdp.policies import REQUEST_TYPES, Jurisdiction, Policies, RequestsPolicy
 from cdp.privacy.access_export import build_bundle
 from cdp.privacy.deadlines import deadlines_for
+from cdp.privacy.erasure import ErasureResult, erase_subject
 from cdp.privacy.errors import (
     AmbiguousSubject,
     InvalidRequest,
@@ -50,6 +50,9 @@ from cdp.profiles.models import Profile
 OPEN = ("received", "awaiting_approval", "in_progress")
 CLOSED = ("completed", "rejected")
 SUBJECT_KINDS = ("email", "phone", "profile_id")
+# With no data held, an access request is answered ("we hold nothing") and an erasure is already done (a second
+# erasure of the same person is a no-op that completes); the other types have nothing to act on and are rejected.
+NOTHING_TO_DO_IS_DONE = ("access", "erasure")
 EXPORT_CONTEXT = "privacy_request.export"
 _EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+")
 # Legal holds belong to retention (a higher layer); read through a table clause so the import graph stays acyclic.
@@ -209,9 +212,6 @@ def read_payload(session: Session, request: PrivacyRequest) -> dict[str, Any]:
     return value
 
 
-Eraser = Callable[..., Any]
-
-
 def submit_request(
     session: Session,
     *,
@@ -226,7 +226,6 @@ def submit_request(
     lift: bool = False,
     subject_informed_at: dt.datetime | None = None,
     country: str | None = None,
-    eraser: Eraser | None = None,
 ) -> PrivacyRequest:
     """Record a request and, unless policy holds it, carry it out in the same unit of work."""
     if type not in REQUEST_TYPES:
@@ -293,7 +292,7 @@ def submit_request(
         resource_id=request.id,
         details={"type": type, "jurisdiction": found.id, "subject_kind": parsed.kind, "profiles": len(profiles)},
     )
-    if not profiles and type != "access":
+    if not profiles and type not in NOTHING_TO_DO_IS_DONE:
         reject(session, request, reason="no_personal_data_held", actor=actor)
         return request
     if type == "erasure" and (held := held_profiles(session, profiles)):
@@ -304,7 +303,7 @@ def submit_request(
     if type in rules.approval_required:
         _transition(session, request, "awaiting_approval", actor)
         return request
-    carry_out(session, request, actor=actor, policies=policies, payload=payload, eraser=eraser)
+    carry_out(session, request, actor=actor, policies=policies, payload=payload)
     return request
 
 
@@ -326,7 +325,6 @@ def approve_request(
     *,
     actor: Actor,
     policies: Policies,
-    eraser: Eraser | None = None,
 ) -> PrivacyRequest:
     """The second pair of eyes: a key other than the one that filed the request carries it out."""
     request = get_request_or_raise(session, request_id)
@@ -354,10 +352,10 @@ def approve_request(
         request.result = {**request.result, "held_profiles": [str(p) for p in held]}
         reject(session, request, reason="LegalClaimDefenceImpaired", actor=actor)
         return request
-    if not profiles and request.type != "access":
+    if not profiles and request.type not in NOTHING_TO_DO_IS_DONE:
         reject(session, request, reason="no_personal_data_held", actor=actor)
         return request
-    carry_out(session, request, actor=actor, policies=policies, payload=read_payload(session, request), eraser=eraser)
+    carry_out(session, request, actor=actor, policies=policies, payload=read_payload(session, request))
     return request
 
 
@@ -368,7 +366,6 @@ def carry_out(
     actor: Actor,
     policies: Policies,
     payload: dict[str, Any],
-    eraser: Eraser | None = None,
 ) -> None:
     _transition(session, request, "in_progress", actor)
     profiles = _profile_ids(request)
@@ -402,10 +399,10 @@ def carry_out(
         ]
         result["objected"] = {"consent_events": len(events), "purposes": sorted({e.purpose for e in events})}
     elif request.type == "erasure":
-        if eraser is None:
-            raise RequestStateConflict("erasure is not available in this build", request_status=request.status)
-        report = eraser(session, profiles, actor=actor, request_id=request.id)
-        result["erasure"] = report.to_json() if hasattr(report, "to_json") else dict(report)
+        if profiles:
+            result["erasure"] = erase_subject(session, profiles, actor=actor, request_id=request.id).to_json()
+        else:
+            result["data_held"] = False
     request.result = result
     _transition(session, request, "completed", actor)
 
@@ -587,3 +584,14 @@ def yearly_metrics(session: Session, year: int) -> list[TypeMetrics]:
             )
         )
     return out
+
+
+def preview_erasure(session: Session, *, subject: dict[str, Any], country: str | None = None) -> ErasureResult:
+    """What an erasure request for this subject would do, rolled back: nothing is recorded or changed."""
+    profiles = resolve_subject(session, parse_subject(subject, country=country))
+    if len(profiles) > 1:
+        raise AmbiguousSubject(
+            f"the subject matches {len(profiles)} profiles; name one by profile_id",
+            profile_ids=",".join(str(p) for p in profiles),
+        )
+    return erase_subject(session, profiles, actor=SYSTEM, request_id=uuid.uuid4(), dry_run=True)

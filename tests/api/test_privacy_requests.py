@@ -19,6 +19,7 @@ from cdp.db import compliance_session, unit_of_work, utcnow
 from cdp.identity.models import MergeEvent
 from cdp.policies import ROLES
 from cdp.privacy.models import PrivacyRequest
+from cdp.privacy.requests import read_payload
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
 from tests.api.helpers import assert_problem, audit_entries, dump
 from tests.factories import contact_row
@@ -560,3 +561,36 @@ def test_the_request_log_stores_no_plaintext_subject(client, api_keys, runtime, 
         stored = dump(request.model_dump(exclude={"export"})) + request.subject_ref.hex()
         assert X_EMAIL not in stored and "xavier" not in stored.lower()
         assert b"Xavier" not in (request.export or b"") and b"Xavier" not in request.subject_ref
+
+
+# -- erasure (the pipeline itself is cdp.privacy.erasure; here: the request around it) -----------------------------
+
+
+def test_an_approved_erasure_erases_and_a_second_one_is_a_no_op(client, api_keys, runtime, people):
+    body = _created(client, api_keys, type="erasure", subject={"email": X_EMAIL}, notes="by letter")
+    assert body["status"] == "awaiting_approval"
+    second = _second_compliance_key(runtime)
+    resp = client.post(f"/v1/privacy-requests/{body['id']}/approve", headers=second)
+    assert resp.status_code == 200, resp.text
+    done = resp.json()
+    assert done["status"] == "completed" and len(done["approvals"]) == 1
+    report = done["result"]["erasure"]
+    assert report["profile_ids"] == [people["x"]] and report["data_keys_destroyed"] == 1
+    assert report["rows_deleted"]["source_record"] == 2
+    assert [h["status"] for h in done["history"]] == ["received", "awaiting_approval", "in_progress", "completed"]
+    assert_problem(client.get(f"/v1/profiles/{people['x']}", headers=api_keys["compliance"]), 404)
+    assert client.get(f"/v1/profiles/{people['y']}", headers=api_keys["sales"]).status_code == 200
+    assert _ingest(client, api_keys, "crm", [contact_row(external_id="crm-x", email=X_EMAIL)])[0]["outcome"] == (
+        "suppressed"
+    )
+    again = client.post(f"/v1/privacy-requests/{body['id']}/approve", headers=second)
+    assert_problem(again, 409, type_="/problems/privacy-request-state")
+
+    repeat = _created(client, api_keys, type="erasure", subject={"profile_id": people["x"]})
+    assert repeat["status"] == "awaiting_approval"
+    resp = client.post(f"/v1/privacy-requests/{repeat['id']}/approve", headers=second)
+    assert resp.json()["status"] == "completed" and resp.json()["result"]["data_held"] is False
+    with unit_of_work(runtime.stores) as s:
+        request = compliance_session(s).get(PrivacyRequest, uuid.UUID(body["id"]))
+        assert read_payload(s, request) == {}, "the request's subject and notes were shredded with the person"
+    assert client.get("/v1/audit/verify", headers=api_keys["compliance"]).json()["ok"] is True

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cdp.api.deps import Principal, RuntimeDep, SessionDep, require
@@ -13,6 +13,7 @@ from cdp.audit.log import append
 from cdp.db import utcnow
 from cdp.errors import InvalidInput
 from cdp.privacy import requests as lifecycle
+from cdp.privacy.erasure import scrub_residue
 from cdp.privacy.models import PrivacyRequest
 
 router = APIRouter(prefix="/v1/privacy-requests", tags=["privacy"])
@@ -94,16 +95,16 @@ def _read(request: PrivacyRequest) -> PrivacyRequestRead:
     )
 
 
-def _eraser() -> Any:
-    """The erasure pipeline, when this build has it (cdp.privacy.erasure.erase_subject)."""
-    from cdp.privacy import erasure
-
-    return getattr(erasure, "erase_subject", None)
+def _scrub_after_erasure(tasks: BackgroundTasks, runtime: RuntimeDep, request: PrivacyRequest) -> None:
+    """An erasure's freed SQLite pages leave the WAL only after the commit, so the checkpoint runs once the
+    response (and so the request's commit) is done."""
+    if request.type == "erasure" and request.status == "completed":
+        tasks.add_task(scrub_residue, runtime.stores.engines)
 
 
 @router.post("", response_model=PrivacyRequestRead, status_code=201)
 def create_request(
-    body: PrivacyRequestCreate, session: SessionDep, runtime: RuntimeDep, principal: Manage
+    body: PrivacyRequestCreate, session: SessionDep, runtime: RuntimeDep, principal: Manage, tasks: BackgroundTasks
 ) -> PrivacyRequestRead:
     """File a request; it is carried out at once unless policy holds it (legal hold, second approver)."""
     subject = {k: str(v) for k, v in body.subject.model_dump(exclude_none=True).items()}
@@ -120,8 +121,8 @@ def create_request(
         lift=body.lift,
         subject_informed_at=body.subject_informed_at,
         country=body.country,
-        eraser=_eraser(),
     )
+    _scrub_after_erasure(tasks, runtime, request)
     return _read(request)
 
 
@@ -206,12 +207,11 @@ def read_request(request_id: uuid.UUID, session: SessionDep, principal: Manage) 
 
 @router.post("/{request_id}/approve", response_model=PrivacyRequestRead)
 def approve_request(
-    request_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: Manage
+    request_id: uuid.UUID, session: SessionDep, runtime: RuntimeDep, principal: Manage, tasks: BackgroundTasks
 ) -> PrivacyRequestRead:
     """A second compliance key approves; the request is then carried out."""
-    request = lifecycle.approve_request(
-        session, request_id, actor=principal.actor, policies=runtime.policies, eraser=_eraser()
-    )
+    request = lifecycle.approve_request(session, request_id, actor=principal.actor, policies=runtime.policies)
+    _scrub_after_erasure(tasks, runtime, request)
     return _read(request)
 
 
