@@ -28,6 +28,9 @@ def _register() -> None:
     app.add_typer(identity.app, name="identity")
     app.add_typer(retention.app, name="retention")
     app.add_typer(consent.app, name="consent")
+    from cdp.cli import privacy
+
+    app.add_typer(privacy.app, name="privacy")
 
 
 _register()
