@@ -385,9 +385,9 @@ def carry_out(
                 )
             result["lifted"] = len(profiles)
         else:
-            result["restricted"] = sum(
-                restrict_profile(session, p, request_id=request.id, actor=actor) for p in profiles
-            )
+            placed = [restrict_profile(session, p, request_id=request.id, actor=actor) for p in profiles]
+            result["restricted"] = sum(p is not None for p in placed)
+            result["destinations_notified"] = sorted({d for p in placed for d in p or ()})
     elif request.type == "rectification":
         fields = payload.get("fields") or {}
         result["fields"] = sorted(

@@ -9,6 +9,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from cdp.audiences.removals import queue_removals
 from cdp.audit.log import Actor, append
 from cdp.db import utcnow
 from cdp.errors import Conflict, InvalidInput
@@ -24,21 +25,25 @@ class NotRestricted(Conflict):
     title = "The profile is not restricted"
 
 
-def restrict_profile(session: Session, profile_id: uuid.UUID, *, request_id: uuid.UUID, actor: Actor) -> bool:
-    """Restrict a live profile; False when it already was (a second request changes nothing)."""
+def restrict_profile(
+    session: Session, profile_id: uuid.UUID, *, request_id: uuid.UUID, actor: Actor
+) -> list[str] | None:
+    """Restrict a live profile and queue its removal from every destination it was synced to (Art. 19); returns
+    those destinations, or None when it already was restricted (a second request changes nothing)."""
     profile = store.get_profile_or_raise(session, profile_id)
     if profile.status == RESTRICTED:
-        return False
+        return None
     _set_status(session, profile, RESTRICTED, event="processing_restricted", request_id=request_id)
+    destinations = queue_removals(session, profile.id, erase=False, reason=f"restriction:{request_id}", actor=actor)
     append(
         session,
         actor=actor,
         action="profile.restricted",
         resource_type="profile",
         resource_id=profile.id,
-        details={"request_id": str(request_id)},
+        details={"request_id": str(request_id), "destinations": destinations},
     )
-    return True
+    return destinations
 
 
 def lift_restriction(

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlmodel import col, func, select
 
-from cdp.audiences.models import Audience, AudienceMembershipSnapshot
+from cdp.audiences.models import Audience, AudienceMembershipSnapshot, DestinationRemoval
+from cdp.audiences.removals import seal_ref
 from cdp.auth.keys import create_key
 from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.db import compliance_session, unit_of_work, utcnow
@@ -594,3 +595,29 @@ def test_an_approved_erasure_erases_and_a_second_one_is_a_no_op(client, api_keys
         request = compliance_session(s).get(PrivacyRequest, uuid.UUID(body["id"]))
         assert read_payload(s, request) == {}, "the request's subject and notes were shredded with the person"
     assert client.get("/v1/audit/verify", headers=api_keys["compliance"]).json()["ok"] is True
+
+
+def test_restriction_queues_a_removal_at_every_destination_the_person_was_synced_to(client, api_keys, runtime, people):
+    x = uuid.UUID(people["x"])
+    with unit_of_work(runtime.stores) as s:
+        audience = Audience(name="restricted-newsletter", purpose="email_marketing", destination="mailchimp")
+        s.add(audience)
+        s.flush()
+        identity = s.scalars(select(Identity).where(Identity.profile_id == x, Identity.kind == "email")).one()
+        s.add(
+            AudienceMembershipSnapshot(
+                audience_id=audience.id,
+                destination="mailchimp",
+                profile_id=x,
+                identity_id=identity.id,
+                member_ref=seal_ref(s, x, "mc-member-hash-1"),
+            )
+        )
+    body = _created(client, api_keys, type="restriction", subject={"profile_id": str(x)})
+    assert body["result"]["destinations_notified"] == ["mailchimp"]
+    with unit_of_work(runtime.stores) as s:
+        (task,) = s.scalars(select(DestinationRemoval).where(DestinationRemoval.profile_id == x)).all()
+        assert (task.destination, task.erase, task.reason) == ("mailchimp", False, f"restriction:{body['id']}")
+        assert (
+            s.scalars(select(AudienceMembershipSnapshot).where(AudienceMembershipSnapshot.profile_id == x)).all() == []
+        )
