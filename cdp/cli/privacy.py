@@ -191,10 +191,11 @@ def show(request_id: uuid.UUID = typer.Argument(..., help="The request id")) -> 
     """One request as JSON: lifecycle, deadlines, approvals, result. No personal data."""
     from cdp.audit.log import append
     from cdp.cli.context import session
-    from cdp.privacy.requests import get_request_or_raise
+    from cdp.privacy.requests import close_answered, get_request_or_raise
 
     with session() as (_, s):
         found = get_request_or_raise(s, request_id)
+        close_answered(s, found)
         append(
             s, actor=_actor(None), action="privacy_request.read", resource_type="privacy_request", resource_id=found.id
         )

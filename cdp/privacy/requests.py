@@ -23,6 +23,7 @@ from sqlalchemy import and_, column, func, or_, table
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
+from cdp.audiences.models import DestinationRemoval
 from cdp.audit.log import SYSTEM, Actor, append
 from cdp.connectors.base import SourceSignal
 from cdp.crypto.envelope import vault
@@ -47,7 +48,7 @@ from cdp.privacy.restriction import lift_restriction, restrict_profile
 from cdp.profiles import store
 from cdp.profiles.models import Profile
 
-OPEN = ("received", "awaiting_approval", "in_progress")
+OPEN = ("received", "awaiting_approval", "in_progress", "awaiting_recipients")
 CLOSED = ("completed", "rejected")
 SUBJECT_KINDS = ("email", "phone", "profile_id")
 # With no data held, an access request is answered ("we hold nothing") and an erasure is already done (a second
@@ -404,7 +405,35 @@ def carry_out(
         else:
             result["data_held"] = False
     request.result = result
+    notified = result.get("destinations_notified") or (result.get("erasure") or {}).get("destinations_notified")
+    # Art. 19: the request closes once every destination has confirmed the removal (or it failed for good).
+    _transition(session, request, "awaiting_recipients" if notified else "completed", actor)
+
+
+def close_all_answered(session: Session) -> int:
+    waiting = compliance_session(session).scalars(
+        select(PrivacyRequest).where(PrivacyRequest.status == "awaiting_recipients")
+    )
+    return sum(close_answered(session, r) for r in list(waiting))
+
+
+def removal_reason(request: PrivacyRequest) -> str:
+    """The reason the erasure and restriction pipelines give their destination removal tasks."""
+    return f"{request.type}:{request.id}"
+
+
+def close_answered(session: Session, request: PrivacyRequest, *, actor: Actor = SYSTEM) -> bool:
+    """Close a request awaiting its recipients once no removal task of it is pending; True if it closed."""
+    if request.status != "awaiting_recipients":
+        return False
+    tasks = list(
+        session.scalars(select(DestinationRemoval).where(DestinationRemoval.reason == removal_reason(request)))
+    )
+    if any(t.status == "pending" for t in tasks):
+        return False
+    request.result = {**request.result, "recipients": {t.destination: t.status for t in tasks}}
     _transition(session, request, "completed", actor)
+    return True
 
 
 def _access(
@@ -459,7 +488,8 @@ def lift_request_restriction(
 ) -> PrivacyRequest:
     """Lift the restriction a completed restriction request placed."""
     request = get_request_or_raise(session, request_id)
-    if request.type != "restriction" or request.status != "completed" or request.result.get("lifted") is not None:
+    placed = request.status in ("completed", "awaiting_recipients") and request.result.get("restricted")
+    if request.type != "restriction" or not placed or request.result.get("lifted_at") is not None:
         raise RequestStateConflict(
             f"request {request.id} did not place a restriction that is still in force", request_status=request.status
         )

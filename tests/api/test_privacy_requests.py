@@ -403,8 +403,10 @@ def test_rectification_pins_the_field_until_the_wrong_source_changes_it(client, 
 
 
 def test_rectification_refuses_unknown_fields_and_bad_values_without_echoing_them(client, api_keys, people):
-    resp = _file(client, api_keys, type="rectification", subject={"email": X_EMAIL}, fields={"shoe_size": "44"})
-    assert_problem(resp, 422, forbid=["44"])
+    resp = _file(
+        client, api_keys, type="rectification", subject={"email": X_EMAIL}, fields={"shoe_size": "size-44-xyz"}
+    )
+    assert_problem(resp, 422, forbid=["size-44-xyz"])
     resp = _file(
         client, api_keys, type="rectification", subject={"email": X_EMAIL}, fields={"email": "not-an-email-x9"}
     )
@@ -621,3 +623,12 @@ def test_restriction_queues_a_removal_at_every_destination_the_person_was_synced
         assert (
             s.scalars(select(AudienceMembershipSnapshot).where(AudienceMembershipSnapshot.profile_id == x)).all() == []
         )
+    assert body["status"] == "awaiting_recipients", "Art. 19: open until the destination confirmed"
+    listed = client.get("/v1/privacy-requests", params={"status": "open"}, headers=api_keys["compliance"]).json()
+    assert body["id"] in {r["id"] for r in listed["data"]}
+    with unit_of_work(runtime.stores) as s:
+        task = s.scalars(select(DestinationRemoval).where(DestinationRemoval.profile_id == x)).one()
+        task.status = "done"
+    done = client.get(f"/v1/privacy-requests/{body['id']}", headers=api_keys["compliance"]).json()
+    assert done["status"] == "completed" and done["result"]["recipients"] == {"mailchimp": "done"}
+    assert done["history"][-1]["actor"] == "system"

@@ -160,7 +160,7 @@ def list_requests(
     status: Annotated[
         str | None,
         Query(
-            pattern=r"^(open|closed|received|awaiting_approval|in_progress|completed|rejected)$",
+            pattern=r"^(open|closed|received|awaiting_approval|in_progress|awaiting_recipients|completed|rejected)$",
             description="`open`, `closed` or one status.",
         ),
     ] = None,
@@ -173,6 +173,7 @@ def list_requests(
     limit = min(limit, runtime.settings.page_limit_max)
     if due_before is not None and due_before.tzinfo is None:
         due_before = due_before.replace(tzinfo=dt.UTC)
+    lifecycle.close_all_answered(session)
     rows = lifecycle.list_requests(
         session, status=status, type=type, due_before=due_before, after=_position(cursor), limit=limit + 1
     )
@@ -195,6 +196,7 @@ def list_requests(
 @router.get("/{request_id}", response_model=PrivacyRequestRead)
 def read_request(request_id: uuid.UUID, session: SessionDep, principal: Manage) -> PrivacyRequestRead:
     request = lifecycle.get_request_or_raise(session, request_id)
+    lifecycle.close_answered(session, request)
     append(
         session,
         actor=principal.actor,
