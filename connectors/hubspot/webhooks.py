@@ -9,7 +9,8 @@ not accepted.
 
 HubSpot's events name the contact but carry no contact data (the pull brings it), so each becomes a record with
 the contact id and one timeline event: `crm_created`, `crm_property_changed` (the property's name; the value only
-for `lifecyclestage` and `hs_email_optout`, never a contact point), `crm_deleted`, `crm_restored`. `eventId` is
+for `lifecyclestage` and `hs_email_optout`, never a contact point), `crm_deleted`, `crm_restored`, `crm_merged`
+(on the surviving contact, with the merged ids; identities are not re-pointed). `eventId` is
 "not guaranteed to be unique", so each event is keyed by the SHA-256 of the event without `attemptNumber`: a
 redelivery is recorded once. `contact.privacyDeletion` is a GDPR deletion in HubSpot: it opens an erasure
 request (a signal) and stores nothing; the `contact.deletion` HubSpot sends with it is the usual archive event.
@@ -50,6 +51,7 @@ EVENT_TYPES = {
     "contact.propertyChange": "crm_property_changed",
     "contact.deletion": "crm_deleted",
     "contact.restore": "crm_restored",
+    "contact.merge": "crm_merged",
 }
 VALUE_KEPT = frozenset({"lifecyclestage", "hs_email_optout"})
 ERASURE_TYPES = frozenset({"contact.privacyDeletion"})
@@ -120,10 +122,15 @@ def map_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             properties["property"] = str(prop)
             if prop in VALUE_KEPT and event.get("propertyValue") is not None:
                 properties["value"] = str(event["propertyValue"])
+        contact_id = event["objectId"]
+        if event.get("primaryObjectId") is not None:
+            # A merge: the event belongs to the surviving contact; the merged ids stop existing in HubSpot.
+            contact_id = event["primaryObjectId"]
+            properties["merged_object_ids"] = [str(i) for i in event.get("mergedObjectIds") or []]
         records.append(
             {
                 "source": SOURCE,
-                "external_id": str(event["objectId"]),
+                "external_id": str(contact_id),
                 "observed_at": at,
                 "events": [
                     {

@@ -69,6 +69,7 @@ class FakeHubSpot:
     search_cap: int = 10_000
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     log: list[tuple[str, str, Any]] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)  # the client's pauses, recorded instead of slept
     hold_after: str | None = None  # hold the list request with this `after` ...
     reached: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)

@@ -71,7 +71,8 @@ def sync(
     with http_for(fake) as http:
         report = run_pull(
             stores,
-            HubSpotSource(clock=lambda: at),
+            # A clock that stands still: every search is paced by the full interval, no real sleep.
+            HubSpotSource(clock=lambda: at, sleep=fake.sleeps.append, monotonic=lambda: 100.0),
             config(fake, **extra),
             http,
             actor=ACTOR,
@@ -193,6 +194,8 @@ def test_the_search_result_cap_restarts_the_query_from_the_last_change(stores: S
     windows = [(int(q["filterGroups"][0]["filters"][0]["value"]), q.get("after")) for q in searches]
     assert all(int(after or 0) + 2 <= 4 for _, after in windows)
     starts = [w for w, _ in windows]
+    # Searches keep under HubSpot's 4 requests a second.
+    assert hubspot.sleeps == [0.25] * (len(searches) - 1)
     # 200-203 in the first window; the next page would pass the cap, so the query restarts at 203 (GTE).
     assert starts == sorted(starts) and starts[2] == CHANGED_MS + 203_000 and len(set(starts)) == 2
 

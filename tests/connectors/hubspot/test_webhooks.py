@@ -240,3 +240,24 @@ def test_refused_deliveries_are_audited_and_store_nothing(
     assert (_count(client, SourceRecord), _count(client, Event)) == (0, 0)
     with unit_of_work(client.app.state.runtime.stores) as s:
         assert s.info["compliance"].scalars(select(PrivacyRequest)).all() == []
+
+
+def test_a_merge_is_an_event_on_the_surviving_contact() -> None:
+    merge = {
+        "eventId": 7,
+        "subscriptionId": 1,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": 1763629500000,
+        "subscriptionType": "contact.merge",
+        "attemptNumber": 0,
+        "objectId": 151,
+        "primaryObjectId": 151,
+        "mergedObjectIds": [152],
+        "newObjectId": 151,
+        "changeSource": "CRM_UI",
+    }
+    [row] = HubSpotWebhook().parse(json.dumps([merge]).encode(), {})
+    assert row["external_id"] == "151"
+    [event] = row["events"]
+    assert (event["type"], event["properties"]["merged_object_ids"]) == ("crm_merged", ["152"])
