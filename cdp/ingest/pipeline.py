@@ -166,6 +166,11 @@ def carries_contact_data(record: ContactRecord) -> bool:
     )
 
 
+def _is_notice(record: ContactRecord) -> bool:
+    """A record that only reports events about a contact (no contact data, no consents)."""
+    return not carries_contact_data(record) and not record.consents
+
+
 def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.datetime) -> RecordResult:
     row, index = checked.row, checked.index
     record = row.record
@@ -348,6 +353,11 @@ def ingest_batch(
     seen: set[str] = set()
     for c in valid:
         bidx = external[c.index]
+        if bidx not in stored and bidx not in seen and _is_notice(c.row.record):
+            # Events about a contact never stored (archived before the first sync, a webhook ahead of the
+            # pull): nothing to attach them to, and a profile of a bare external id would serve no one.
+            outcomes[c.index] = RecordResult(c.index, "unchanged")
+            continue
         if bidx in stored or bidx in seen or _suppression_relevant(session, c):
             slow.append(c)
         else:

@@ -10,10 +10,13 @@ not accepted.
 HubSpot's events name the contact but carry no contact data (the pull brings it), so each becomes a record with
 the contact id and one timeline event: `crm_created`, `crm_property_changed` (the property's name; the value only
 for `lifecyclestage` and `hs_email_optout`, never a contact point), `crm_deleted`, `crm_restored`, `crm_merged`
-(on the surviving contact, with the merged ids; identities are not re-pointed). `eventId` is
-"not guaranteed to be unique", so each event is keyed by the SHA-256 of the event without `attemptNumber`: a
-redelivery is recorded once. `contact.privacyDeletion` is a GDPR deletion in HubSpot: it opens an erasure
-request (a signal) and stores nothing; the `contact.deletion` HubSpot sends with it is the usual archive event.
+(on the surviving contact, with the merged ids; identities are not re-pointed). `eventId` is "not guaranteed to
+be unique", so each event is keyed by the SHA-256 of the event without `attemptNumber`: a redelivery is recorded
+once (creation and deletion use the pull's keys instead, so the two paths agree). Events about a contact cdp has
+not stored yet are dropped by ingestion; the pull brings the contact.
+
+`contact.privacyDeletion` is a GDPR deletion in HubSpot: it opens an erasure request (a signal) and stores
+nothing; the `contact.deletion` HubSpot sends with it is the usual archive event.
 """
 
 import base64
@@ -106,6 +109,15 @@ def event_key(event: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _event_id(kind: str, contact_id: str, event: Mapping[str, Any]) -> str:
+    """Creation and deletion share the pull's keys (`mapping.py`), so whichever arrives first is the one kept."""
+    if kind == "crm_created":
+        return f"hubspot:contact:{contact_id}:created"
+    if kind == "crm_deleted":
+        return f"hubspot:contact:{contact_id}:archived:{int(event['occurredAt'])}"
+    return "hubspot:webhook:" + event_key(event)
+
+
 def map_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     records = []
     for event in events:
@@ -136,7 +148,7 @@ def map_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     {
                         "type": kind,
                         "occurred_at": at,
-                        "external_id": "hubspot:webhook:" + event_key(event),
+                        "external_id": _event_id(kind, str(contact_id), event),
                         "properties": properties,
                     }
                 ],

@@ -158,5 +158,7 @@ def test_a_killed_sync_resumes_to_the_result_of_one_clean_run(
 
     with_hubspot(clean_db, hubspot).cli("sync", "hubspot")
     after_kill, clean = snapshot(killed), snapshot(clean_db)
-    assert len(clean["payloads"]) == 11 and clean["consents"]  # 10 live contacts + 1 archived; Grace's opt-out
+    assert (
+        len(clean["payloads"]) == 10 and clean["consents"]
+    )  # 10 live contacts (+1 archived, never seen); Grace's opt-out
     assert len(clean["events"]) > 11 and after_kill == clean

@@ -110,7 +110,7 @@ def consents(stores: Stores) -> list[tuple[str, str, str]]:
 def test_a_full_load_pages_through_live_then_archived_contacts(stores: Stores, hubspot: FakeHubSpot) -> None:
     report, _ = sync(stores, hubspot)
     # 8 live contacts in pages of 2, then one page of archived contacts.
-    assert (report.status, report.pages, report.counts["created"]) == ("completed", 5, 9)
+    assert (report.status, report.pages, report.counts["created"]) == ("completed", 5, 8)
     lists = hubspot.requests("/crm/v3/objects/contacts")
     assert [(q.get("after"), q["archived"]) for q in lists] == [
         (None, "false"),
@@ -134,10 +134,11 @@ def test_a_full_load_pages_through_live_then_archived_contacts(stores: Stores, h
     assert payload(stores, "153")["attributes"] == {"hubspot_legal_basis": legal_basis}
     # Grace unsubscribed from all email: a withdrawal for the marketing purpose, nothing granted for others.
     assert consents(stores) == [("email_marketing", "withdrawn", "crm_sync")]
-    # The archived contact is a deletion notice (restorable archive), not an erasure.
-    deleted = payload(stores, "148")
-    assert deleted["email"] is None and [e["type"] for e in deleted["events"]] == ["crm_deleted"]
-    assert events(stores).count("crm_deleted") == 1 and events(stores).count("crm_created") == 8
+    # A contact archived before cdp ever saw it leaves nothing behind (no profile of a bare id).
+    assert report.counts["unchanged"] == 1
+    with unit_of_work(stores) as s:
+        assert store.find_source_record(s, "hubspot", "148") is None
+    assert events(stores).count("crm_deleted") == 0 and events(stores).count("crm_created") == 8
     assert report.signals == 0
 
     # A full re-read changes nothing.
@@ -215,7 +216,7 @@ def test_429_with_retry_after_and_5xx_are_retried(stores: Stores, hubspot: FakeH
         Fault(502, {"status": "error", "message": "Bad Gateway"}),
     )
     report, http = sync(stores, hubspot)
-    assert report.status == "completed" and report.counts["created"] == 9
+    assert report.status == "completed" and report.counts["created"] == 8
     assert http.waits == [2.0, 0.0]
 
 
@@ -228,7 +229,7 @@ def test_the_daily_limit_stops_the_sync_at_its_checkpoint(stores: Stores, hubspo
         state = s.get(ConnectorState, "hubspot")
         assert state is not None and state.status == "failed" and state.last_error
     report, _ = sync(stores, hubspot)
-    assert report.counts["created"] == 9
+    assert report.counts["created"] == 8
 
 
 def test_5xx_that_persists_stops_with_the_checkpoint_kept(stores: Stores, hubspot: FakeHubSpot) -> None:
@@ -239,7 +240,7 @@ def test_5xx_that_persists_stops_with_the_checkpoint_kept(stores: Stores, hubspo
         state = s.get(ConnectorState, "hubspot")
         assert state is not None and state.status == "failed"
     report, _ = sync(stores, hubspot)
-    assert report.counts["created"] == 9
+    assert report.counts["created"] == 8
 
 
 def _response(status: int, body: Any = None, **headers: str) -> httpx.Response:

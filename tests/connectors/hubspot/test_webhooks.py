@@ -178,9 +178,10 @@ def test_a_signed_batch_is_recorded_once_and_opens_one_erasure_request(hubspot_c
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["privacy_requests"] == 1
-    assert body["counts"]["updated"] == 2 and body["counts"]["created"] == 2  # 151, 152 known; 154, 148 new
+    # 151 and 152 are known; 154 and 148 are not (the pull brings them): nothing to attach their events to.
+    assert (body["counts"]["updated"], body["counts"]["unchanged"], body["counts"]["created"]) == (2, 2, 0)
     added = sorted(set(_events(client)) - set(before))
-    assert {"crm_created", "crm_property_changed", "crm_deleted"} <= set(_events(client)), added
+    assert added == ["crm_property_changed"] and _events(client).count("crm_property_changed") == 2
     stores = client.app.state.runtime.stores
     with unit_of_work(stores) as s:
         # The pulled view of 151 is kept: a webhook naming only the id does not blank the contact.
