@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from cdp.errors import CdpError, Unavailable
+from cdp.errors import Conflict, Unavailable
 
 if TYPE_CHECKING:
     from cdp.connectors.base import ConnectorConfig
@@ -41,14 +41,17 @@ class Throttled(ConnectorFailed):
     title = "Connector throttled"
 
 
-class ConnectorRejected(CdpError):
-    """A 4xx that retrying cannot fix (bad credentials, bad request); carries the status and the tool's code."""
+class ConnectorRejected(Conflict):
+    """A 4xx that retrying cannot fix (bad credentials, bad request); carries the status and the tool's code.
+
+    A 409 problem on the API: the connector's settings clash with what the tool accepts (like
+    `ConnectorNotConfigured`); not a 500, which the problem mapper gives an error outside its tree."""
 
     slug = "connector-rejected"
     title = "Connector call rejected"
 
     def __init__(self, detail: str, *, status: int, code: str | None = None, response: httpx.Response) -> None:
-        super().__init__(detail, status=status, code=code)
+        super().__init__(detail, upstream_status=status, code=code)
         self.status = status
         self.code = code
         self.response = response
@@ -159,7 +162,7 @@ class HttpClient:
                 if math.isinf(wait) or wait > self.policy.max_wait:
                     raise Throttled(
                         f"{host} asked cdp to slow down; the sync stopped at its checkpoint and resumes later",
-                        status=status,
+                        upstream_status=status,
                         retry_after_seconds=None if math.isinf(wait) else round(wait),
                     )
                 last = f"HTTP {status} (throttled)"
