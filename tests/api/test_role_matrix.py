@@ -282,7 +282,7 @@ PROTECTED = (
 # Public: no key needed, and any key (or a bad one) is ignored.
 PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect")
 # Signature-authenticated: no API key; the tool's own signature over the raw body (tests/api/test_webhooks.py).
-SIGNED = (("POST", "/v1/webhooks/{connector}"),)
+SIGNED = (("POST", "/v1/webhooks/{connector}"), ("GET", "/v1/webhooks/{connector}"))
 # Public browser form posts: no key; the form definition in policies/forms.yaml decides (tests/api/test_forms.py).
 FORMS = (("POST", "/v1/forms/{form_id}"),)
 MATRIX = {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC} | set(SIGNED) | set(FORMS)
