@@ -4,8 +4,7 @@ A member's external id is `member:<unique_email_id>`, the id Mailchimp's webhook
 pull, the webhooks and an audience export (`EUID`) all update one source record.
 
 A pull sees the member's *state*, not the changes that led to it, so each ledger event is keyed by what it
-rests on (the audience, the member, the purpose, the status and its time): a re-read adds nothing, a later
-change adds one event.
+rests on (the member, the purpose, the status and its time): a re-read adds nothing, a later change adds one.
 
 - subscribed: `granted` for the marketing purpose at `timestamp_opt` (Mailchimp's opt-in confirmation), with
   `ip_opt` as proof; a member without `timestamp_opt` was put on the list by someone else (an import, the
@@ -58,6 +57,12 @@ def external_id(unique_email_id: Any, email: str) -> str:
     return "email-sha256:" + hashlib.sha256(email.lower().encode()).hexdigest()
 
 
+def ledger_key(member_id: str, what: str, at: dt.datetime) -> str:
+    """The id of a consent or event derived from a member's state; the same for the pull and an audience
+    export (`connectors.csv`), so importing an export and then pulling records each fact once."""
+    return f"mailchimp:{member_id}:{what}:{at.astimezone(dt.UTC).isoformat()}"
+
+
 def _attributes(member: Mapping[str, Any]) -> dict[str, Any]:
     merges = member.get("merge_fields") or {}
     attributes: dict[str, Any] = {
@@ -84,11 +89,11 @@ def map_member(member: Mapping[str, Any], *, list_id: str, member_map: MemberMap
     changed_at = parse_time(member.get("last_changed")) or now
     opt_at = parse_time(member.get("timestamp_opt"))
     signup_at = parse_time(member.get("timestamp_signup"))
-    key = f"mailchimp:{list_id}:{member.get('id') or external_id(member.get('unique_email_id'), email)}"
+    member_id = external_id(member.get("unique_email_id"), email)
     merges = member.get("merge_fields") or {}
     record: dict[str, Any] = {
         "source": SOURCE,
-        "external_id": external_id(member.get("unique_email_id"), email),
+        "external_id": member_id,
         "observed_at": changed_at.isoformat(),
         "email": email,
         "attributes": _attributes(member),
@@ -106,7 +111,7 @@ def map_member(member: Mapping[str, Any], *, list_id: str, member_map: MemberMap
             {
                 "type": type_,
                 "occurred_at": at.isoformat(),
-                "external_id": f"{key}:{type_}:{at.isoformat()}",
+                "external_id": ledger_key(member_id, type_, at),
                 "properties": {"list_id": list_id},
             }
         )
@@ -124,7 +129,7 @@ def map_member(member: Mapping[str, Any], *, list_id: str, member_map: MemberMap
             "channel": "email",
             "method": "email_tool" if proven else "crm_sync",
             "indicated_by": indicated_by,
-            "external_id": f"{key}:{purpose}:{status_}:{at.isoformat()}",
+            "external_id": ledger_key(member_id, f"{purpose}:{status_}", at),
         }
         if granted:
             entry["consent_type"] = "expressed"
