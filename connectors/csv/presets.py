@@ -27,8 +27,8 @@ from typing import Any
 
 from cdp.errors import InvalidInput
 from cdp.ingest.tabular import RowPlan
+from connectors.mailchimp.members import episode, ledger_key
 from connectors.mailchimp.members import external_id as mailchimp_member_id
-from connectors.mailchimp.members import ledger_key
 
 MAILCHIMP_COMMON = (
     "MEMBER_RATING",
@@ -115,11 +115,12 @@ def _tags(value: Any) -> list[str]:
     return [t.strip() for t in next(csv.reader([value]), []) if t.strip()]
 
 
-def _ledger_id(member_id: str, what: str, at: str) -> str | None:
+def _episode(opted_in_at: str | None) -> str:
+    """The subscription a row belongs to, as the pull names it (its opt-in confirmation time)."""
     try:
-        return ledger_key(member_id, what, dt.datetime.fromisoformat(at))
+        return episode(dt.datetime.fromisoformat(opted_in_at) if opted_in_at else None)
     except ValueError:
-        return None
+        return "unreadable"
 
 
 @dataclass(frozen=True)
@@ -168,8 +169,10 @@ def _mailchimp(kind: str) -> Callable[[Sequence[str], str], RowPlan]:
             if tags := _tags(cell(row, "TAGS")):
                 record["attributes"]["mailchimp_tags"] = tags
             record["events"], record["consents"] = [], []
+            opted_in_at = _mailchimp_time(cell(row, "CONFIRM_TIME")) or _mailchimp_time(cell(row, "OPTIN_TIME"))
+            this_episode = _episode(opted_in_at)
             if kind == "subscribed":
-                at = _mailchimp_time(cell(row, "CONFIRM_TIME")) or _mailchimp_time(cell(row, "OPTIN_TIME"))
+                at = opted_in_at
                 ip = cell(row, "CONFIRM_IP") if cell(row, "CONFIRM_TIME") else cell(row, "OPTIN_IP")
                 changed = _mailchimp_time(cell(row, "LAST_CHANGED"))
                 if changed:
@@ -183,12 +186,12 @@ def _mailchimp(kind: str) -> Callable[[Sequence[str], str], RowPlan]:
                         "method": "csv_import",
                         "consent_type": "expressed",
                         "indicated_by": "data_subject",
-                        "external_id": _ledger_id(member_id, f"{purpose}:granted", at),
+                        "external_id": ledger_key(member_id, f"{purpose}:granted", this_episode),
                     }
                     if ip:
                         grant["proof"] = {"ip": ip[:64]}
                     record["consents"].append(grant)
-                    _event(record, member_id, "email_subscribed", at, {})
+                    _event(record, "email_subscribed", ledger_key(member_id, "email_subscribed", this_episode), at, {})
             else:
                 time_column = "UNSUB_TIME" if kind == "unsubscribed" else "CLEAN_TIME"
                 at = _mailchimp_time(cell(row, time_column)) or record["observed_at"]
@@ -205,12 +208,24 @@ def _mailchimp(kind: str) -> Callable[[Sequence[str], str], RowPlan]:
                             "channel": "email",
                             "method": "csv_import",
                             "indicated_by": "controller" if by_admin else "data_subject",
-                            "external_id": _ledger_id(member_id, f"{purpose}:withdrawn", at),
+                            "external_id": ledger_key(member_id, f"{purpose}:withdrawn", this_episode),
                         }
                     )
-                    _event(record, member_id, "email_unsubscribed", at, properties)
+                    _event(
+                        record,
+                        "email_unsubscribed",
+                        ledger_key(member_id, "email_unsubscribed", this_episode),
+                        at,
+                        properties,
+                    )
                 else:
-                    _event(record, member_id, "email_undeliverable", at, properties)
+                    _event(
+                        record,
+                        "email_undeliverable",
+                        ledger_key(member_id, "email_undeliverable", this_episode),
+                        at,
+                        properties,
+                    )
             return record
 
         return RowPlan(id_column=id_column, mapping=fields, consumed=consumed, enrich=enrich)
@@ -218,10 +233,8 @@ def _mailchimp(kind: str) -> Callable[[Sequence[str], str], RowPlan]:
     return plan
 
 
-def _event(record: dict[str, Any], member_id: str, type_: str, at: str, properties: dict[str, str]) -> None:
-    record["events"].append(
-        {"type": type_, "occurred_at": at, "external_id": _ledger_id(member_id, type_, at), "properties": properties}
-    )
+def _event(record: dict[str, Any], type_: str, key: str, at: str, properties: dict[str, str]) -> None:
+    record["events"].append({"type": type_, "occurred_at": at, "external_id": key, "properties": properties})
 
 
 def _hubspot(header: Sequence[str], purpose: str) -> RowPlan:

@@ -4,7 +4,9 @@ A member's external id is `member:<unique_email_id>`, the id Mailchimp's webhook
 pull, the webhooks and an audience export (`EUID`) all update one source record.
 
 A pull sees the member's *state*, not the changes that led to it, so each ledger event is keyed by what it
-rests on (the member, the purpose, the status and its time): a re-read adds nothing, a later change adds one.
+rests on: the member, the purpose, the status and the subscription episode (`timestamp_opt`). A re-read or a
+later edit adds nothing; a re-subscription (a new opt-in) and its later withdrawal add one each. The first
+time a withdrawal is seen, `last_changed` is the closest time Mailchimp gives for it.
 
 - subscribed: `granted` for the marketing purpose at `timestamp_opt` (Mailchimp's opt-in confirmation), with
   `ip_opt` as proof; a member without `timestamp_opt` was put on the list by someone else (an import, the
@@ -57,10 +59,16 @@ def external_id(unique_email_id: Any, email: str) -> str:
     return "email-sha256:" + hashlib.sha256(email.lower().encode()).hexdigest()
 
 
-def ledger_key(member_id: str, what: str, at: dt.datetime) -> str:
-    """The id of a consent or event derived from a member's state; the same for the pull and an audience
-    export (`connectors.csv`), so importing an export and then pulling records each fact once."""
-    return f"mailchimp:{member_id}:{what}:{at.astimezone(dt.UTC).isoformat()}"
+def episode(opted_in_at: dt.datetime | None) -> str:
+    """One subscription of a member: its opt-in confirmation time (a re-subscription confirms again)."""
+    return opted_in_at.astimezone(dt.UTC).isoformat() if opted_in_at else "unconfirmed"
+
+
+def ledger_key(member_id: str, what: str, episode: str) -> str:
+    """The id of a consent or event derived from a member's state: one per subscription episode, so a later
+    edit of an unsubscribed member adds no second withdrawal. The pull and an audience export
+    (`connectors.csv`) share it, so importing an export and then pulling records each fact once."""
+    return f"mailchimp:{member_id}:{what}:{episode}"
 
 
 def _attributes(member: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,6 +98,7 @@ def map_member(member: Mapping[str, Any], *, list_id: str, member_map: MemberMap
     opt_at = parse_time(member.get("timestamp_opt"))
     signup_at = parse_time(member.get("timestamp_signup"))
     member_id = external_id(member.get("unique_email_id"), email)
+    this_episode = episode(opt_at)
     merges = member.get("merge_fields") or {}
     record: dict[str, Any] = {
         "source": SOURCE,
@@ -111,7 +120,7 @@ def map_member(member: Mapping[str, Any], *, list_id: str, member_map: MemberMap
             {
                 "type": type_,
                 "occurred_at": at.isoformat(),
-                "external_id": ledger_key(member_id, type_, at),
+                "external_id": ledger_key(member_id, type_, this_episode),
                 "properties": {"list_id": list_id},
             }
         )
@@ -129,7 +138,7 @@ def map_member(member: Mapping[str, Any], *, list_id: str, member_map: MemberMap
             "channel": "email",
             "method": "email_tool" if proven else "crm_sync",
             "indicated_by": indicated_by,
-            "external_id": ledger_key(member_id, f"{purpose}:{status_}", at),
+            "external_id": ledger_key(member_id, f"{purpose}:{status_}", this_episode),
         }
         if granted:
             entry["consent_type"] = "expressed"
