@@ -13,7 +13,6 @@ from tests.connectors.mailchimp.fake import API_KEY, LIST_ID, FakeMailchimp, ser
 
 
 def test_cdp_sync_mailchimp_full_then_incremental(committed: Any) -> None:
-    committed.cli("db", "upgrade")
     with serve(FakeMailchimp()) as fake:
         committed.env.update(
             {
