@@ -426,7 +426,7 @@ PROTECTED = (
 # Public: no key needed, and any key (or a bad one) is ignored.
 PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect")
 # Signature-authenticated: no API key; the tool's own signature over the raw body (tests/api/test_webhooks.py).
-SIGNED = (("POST", "/v1/webhooks/{connector}"),)
+SIGNED = (("POST", "/v1/webhooks/{connector}"), ("GET", "/v1/webhooks/{connector}"))
 # Public browser form posts: no key; the form definition in policies/forms.yaml decides (tests/api/test_forms.py).
 FORMS = (("POST", "/v1/forms/{form_id}"),)
 # RFC 8058 one-click unsubscribe: no key; a signed opaque token in the URL (tests/unit/audiences/test_api.py).
