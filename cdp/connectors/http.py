@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from cdp.errors import Conflict, Unavailable
+from cdp.errors import CdpError, Unavailable
 
 if TYPE_CHECKING:
     from cdp.connectors.base import ConnectorConfig
@@ -41,11 +41,10 @@ class Throttled(ConnectorFailed):
     title = "Connector throttled"
 
 
-class ConnectorRejected(Conflict):
+class ConnectorRejected(CdpError):
     """A 4xx that retrying cannot fix (bad credentials, bad request); carries the status and the tool's code.
 
-    A 409 problem on the API: the connector's settings clash with what the tool accepts (like
-    `ConnectorNotConfigured`); not a 500, which the problem mapper gives an error outside its tree."""
+    A 502 problem on the API (cdp/api/problems.py): the tool, cdp's upstream, refused the call."""
 
     slug = "connector-rejected"
     title = "Connector call rejected"

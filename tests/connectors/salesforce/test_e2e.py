@@ -97,13 +97,13 @@ def test_a_spent_quota_is_a_503_problem_with_the_checkpoint_kept(
         assert state is not None and state.status == "failed" and "Contact" in state.cursor["marks"]
 
 
-def test_an_expired_token_is_a_409_problem_not_a_500(
+def test_an_expired_token_is_a_502_problem_not_a_500(
     client: Any, api_keys: dict[str, dict[str, str]], fake: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CDP_CONNECTOR_SALESFORCE__INSTANCE_URL", fake.url)
     monkeypatch.setenv("CDP_CONNECTOR_SALESFORCE__ACCESS_TOKEN", "expired-token-value")
     response = client.post("/v1/connectors/salesforce/sync", json={}, headers=api_keys["admin"])
-    assert response.status_code == 409, response.text
+    assert response.status_code == 502, response.text
     assert response.json()["code"] == "INVALID_SESSION_ID" and response.json()["upstream_status"] == 401
     assert "expired-token-value" not in response.text
-    assert client.post("/v1/connectors/salesforce/sync", json={}, headers=api_keys["admin"]).status_code == 409
+    assert client.post("/v1/connectors/salesforce/sync", json={}, headers=api_keys["admin"]).status_code == 502
