@@ -373,3 +373,11 @@ def test_consent_through_one_email_contact_point_lands_on_that_address(stores: S
         ).all()
         assert [e.purpose for e in withdrawn] == ["email_marketing"]
     assert any("FROM ContactPointEmail WHERE Id IN ('9PEgL000000AbCdQAA')" in p for p in fake.paths())
+
+
+def test_an_org_without_the_privacy_objects_still_syncs_its_people(stores: Stores, fake: FakeSalesforce) -> None:
+    for name in ("Individual", "ContactPointTypeConsent", "ContactPointConsent"):
+        del fake.data[name]
+    report = sync(stores, fake)
+    assert report.status == "completed" and report.counts["created"] == 5
+    assert "run" not in state(stores).cursor
