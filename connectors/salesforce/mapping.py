@@ -55,8 +55,11 @@ BOOLEAN_FIELDS = frozenset(
 GOLDEN = frozenset({"email", "phone", "first_name", "last_name", "company", "job_title", "country", "city"})
 
 # Individual flag -> (option key, default "purpose[:channel]" list)
+# Don't Market's targets are alternatives: the ledger fans one direct-marketing objection out to every
+# direct-marketing purpose and contact point, so the first target the record has a contact point for is enough.
+ALTERNATIVE_TARGETS = frozenset({"HasOptedOutSolicit"})
 OBJECTION_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "HasOptedOutSolicit": ("dont_market_purposes", ("email_marketing:email",)),
+    "HasOptedOutSolicit": ("dont_market_purposes", ("email_marketing:email", "sms_marketing:phone")),
     "HasOptedOutProfiling": ("dont_profile_purposes", ("profiling:any",)),
     "HasOptedOutTracking": ("dont_track_purposes", ("analytics:any",)),
     "HasOptedOutGeoTracking": ("dont_geo_track_purposes", ()),
@@ -275,6 +278,8 @@ def individual_consents(
                         "external_id": f"{SOURCE}:{individual_id}:{flag}:{purpose}:{stamp}",
                     }
                 )
+                if flag in ALTERNATIVE_TARGETS:
+                    break
     return out
 
 
