@@ -336,7 +336,7 @@ PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc"
 SIGNED = (("POST", "/v1/webhooks/{connector}"),)
 # Public browser form posts: no key; the form definition in policies/forms.yaml decides (tests/api/test_forms.py).
 FORMS = (("POST", "/v1/forms/{form_id}"),)
-# RFC 8058 one-click unsubscribe: no key; a signed opaque token in the URL (tests/unit/audiences/test_api.py).
+# RFC 8058 one-click unsubscribe: no key; a signed opaque token in the URL (tests/api/test_audiences.py).
 UNSUBSCRIBE = (("POST", "/v1/unsubscribe/{token}"),)
 MATRIX = (
     {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC} | set(SIGNED) | set(FORMS) | set(UNSUBSCRIBE)
