@@ -25,6 +25,7 @@ from cdp.api.routes import (
     unsubscribe,
     webhooks,
 )
+from cdp.api.routes import privacy as privacy_requests
 from cdp.bootstrap import Runtime, open_runtime
 from cdp.db import Stores
 from cdp.logs import configure_logging
@@ -68,6 +69,7 @@ def create_app(
         connectors,
         audiences,
         unsubscribe,
+        privacy_requests,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.request_body_max_bytes)

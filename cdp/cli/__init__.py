@@ -27,6 +27,7 @@ def _register() -> None:
         import_,
         keys,
         policy,
+        privacy,
         retention,
         serve,
         sync,
@@ -43,6 +44,7 @@ def _register() -> None:
     app.add_typer(retention.app, name="retention")
     app.add_typer(consent.app, name="consent")
     app.add_typer(audiences.app, name="audiences")
+    app.add_typer(privacy.app, name="privacy")
 
 
 _register()

@@ -7,7 +7,7 @@ key; the merged-away profile keeps only its id (it answers with a redirect) and 
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import LargeBinary, Uuid, column, delete, table, update
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause
 from sqlmodel import col, select
 
-from cdp.audit.log import Actor, append
+from cdp.audit.log import SYSTEM, Actor, append
 from cdp.consent.ledger import PROOF
 from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.consent.state import rebuild_states
@@ -30,7 +30,7 @@ from cdp.identity.normalize import (
     normalize_email,
     normalize_phone,
 )
-from cdp.identity.survivorship import Observation, compute_golden
+from cdp.identity.survivorship import RECTIFICATION, Observation, apply_pins, compute_golden
 from cdp.policies import POLICIES_INFO_KEY, IdentityPolicy
 from cdp.profiles import store
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
@@ -105,11 +105,45 @@ def refresh_golden(
     if observations is None:
         observations = observations_of(session, profile.id)
     golden, provenance, stage = compute_golden(observations, identity_policy(session))
+    if any(isinstance(p, dict) and p.get("rule") == RECTIFICATION for p in (profile.field_provenance or {}).values()):
+        _keep_rectified(session, profile, golden, provenance, observations)
     store.write_golden(session, profile, golden, at=at or utcnow())
     profile.field_provenance = provenance
     if stage:
         profile.lifecycle_stage = stage
     return golden
+
+
+def rectification_digest(session: Session) -> Callable[[str, str], str]:
+    v = vault(session)
+    return lambda name, value: v.blind_index(f"rectification:{name}", value)
+
+
+def _keep_rectified(
+    session: Session,
+    profile: Profile,
+    golden: dict[str, Any],
+    provenance: dict[str, Any],
+    observations: list[Observation],
+) -> None:
+    """A rectified field outlives re-syncs of the old value; a re-sync that still carries it is a recorded conflict."""
+    outcome = apply_pins(
+        store.read_golden(session, profile),
+        profile.field_provenance,
+        golden,
+        provenance,
+        observations,
+        rectification_digest(session),
+    )
+    if outcome.conflicts or outcome.lifted:
+        append(
+            session,
+            actor=SYSTEM,
+            action="profile.rectification_conflict" if outcome.conflicts else "profile.rectification_superseded",
+            resource_type="profile",
+            resource_id=profile.id,
+            details={"fields": sorted(outcome.conflicts), "superseded": sorted(outcome.lifted)},
+        )
 
 
 def record_identities(payload: dict[str, Any], source: str) -> list[tuple[str, str, str]]:

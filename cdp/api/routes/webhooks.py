@@ -15,7 +15,14 @@ from pydantic import BaseModel
 
 from cdp.api.deps import RuntimeDep, SessionDep
 from cdp.audit.log import Actor, append
-from cdp.connectors import BadSignature, SignalingWebhook, connector_secret, get_webhook_source
+from cdp.connectors import (
+    BadSignature,
+    RequestSignedWebhook,
+    SignalingWebhook,
+    connector_secret,
+    get_webhook_source,
+)
+from cdp.connectors.config import connector_config
 from cdp.db import unit_of_work, utcnow
 from cdp.errors import InvalidInput, NotFound
 from cdp.ingest.pipeline import ingest_batch
@@ -53,6 +60,28 @@ def connector_actor(name: str) -> Actor:
     return Actor(f"connector:{name}", "connector")
 
 
+class WebhookValidated(BaseModel):
+    connector: str
+
+
+@router.get("/{connector}", response_model=WebhookValidated)
+def validate_webhook(
+    request: Request,
+    runtime: RuntimeDep,
+    connector: ConnectorName,
+    now: Annotated[dt.datetime, Depends(webhook_now)],
+) -> WebhookValidated:
+    """Answer a tool's check of the webhook URL (Mailchimp sends a GET before it saves a webhook): 200 when
+    the URL's credential is right; nothing is read or stored. Only for tools whose credential is in the URL."""
+    source = get_webhook_source(connector)
+    if source is None or not getattr(source, "validates_with_get", False):
+        raise NotFound(f"no webhook connector named {connector!r} answers a GET", connector=connector)
+    source.verify(
+        request.headers, b"", now, secret=connector_secret(runtime.settings, connector), query=request.query_params
+    )
+    return WebhookValidated(connector=connector)
+
+
 @router.post("/{connector}", response_model=WebhookResponse)
 def receive_webhook(
     request: Request,
@@ -67,14 +96,13 @@ def receive_webhook(
     if source is None:
         raise NotFound(f"no webhook connector named {connector!r}", connector=connector)
     actor = connector_actor(connector)
+    secret = connector_secret(runtime.settings, connector)
     try:
-        source.verify(
-            request.headers,
-            body,
-            now,
-            secret=connector_secret(runtime.settings, connector),
-            query=request.query_params,
-        )
+        if isinstance(source, RequestSignedWebhook):
+            url = connector_config(runtime.settings, connector).get("webhook_url") or str(request.url)
+            source.verify_request(request.method, str(url), request.headers, body, now, secret=secret)
+        else:
+            source.verify(request.headers, body, now, secret=secret, query=request.query_params)
     except BadSignature as exc:
         # Its own transaction: the request's rolls back with the error.
         with unit_of_work(runtime.stores) as audit_session:
