@@ -173,6 +173,8 @@ def _check_audience_members(role: str, body: dict[str, Any], seeded: dict[str, A
 
 def _check_audience_sync(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert (body["dry_run"], body["to_add"], body["added"]) == (True, 1, 0)
+
+
 def _check_privacy_created(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert (body["type"], body["status"], body["profile_ids"]) == ("access", "completed", [seeded["profile_id"]])
 
