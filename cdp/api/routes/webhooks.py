@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from cdp.api.deps import RuntimeDep, SessionDep
 from cdp.audit.log import Actor, append
-from cdp.connectors import BadSignature, SignalingWebhook, connector_secret, get_webhook_source
+from cdp.bootstrap import Runtime
+from cdp.connectors import BadSignature, SignalingWebhook, WebhookSource, connector_secret, get_webhook_source
 from cdp.db import unit_of_work, utcnow
 from cdp.errors import InvalidInput, NotFound
 from cdp.ingest.pipeline import ingest_batch
@@ -53,6 +54,32 @@ def connector_actor(name: str) -> Actor:
     return Actor(f"connector:{name}", "connector")
 
 
+def _verify_or_audit(
+    runtime: Runtime, source: WebhookSource, connector: str, request: Request, body: bytes, now: dt.datetime
+) -> None:
+    try:
+        source.verify(
+            request.headers,
+            body,
+            now,
+            secret=connector_secret(runtime.settings, connector),
+            query=request.query_params,
+        )
+    except BadSignature as exc:
+        # Its own transaction: the request's rolls back with the error.
+        with unit_of_work(runtime.stores) as audit_session:
+            append(
+                audit_session,
+                actor=connector_actor(connector),
+                action="webhook.denied",
+                resource_type="connector",
+                resource_id=connector,
+                outcome="denied",
+                details={"reason": exc.detail},
+            )
+        raise
+
+
 class WebhookValidated(BaseModel):
     connector: str
 
@@ -69,9 +96,7 @@ def validate_webhook(
     source = get_webhook_source(connector)
     if source is None or not getattr(source, "validates_with_get", False):
         raise NotFound(f"no webhook connector named {connector!r} answers a GET", connector=connector)
-    source.verify(
-        request.headers, b"", now, secret=connector_secret(runtime.settings, connector), query=request.query_params
-    )
+    _verify_or_audit(runtime, source, connector, request, b"", now)
     return WebhookValidated(connector=connector)
 
 
@@ -89,27 +114,7 @@ def receive_webhook(
     if source is None:
         raise NotFound(f"no webhook connector named {connector!r}", connector=connector)
     actor = connector_actor(connector)
-    try:
-        source.verify(
-            request.headers,
-            body,
-            now,
-            secret=connector_secret(runtime.settings, connector),
-            query=request.query_params,
-        )
-    except BadSignature as exc:
-        # Its own transaction: the request's rolls back with the error.
-        with unit_of_work(runtime.stores) as audit_session:
-            append(
-                audit_session,
-                actor=actor,
-                action="webhook.denied",
-                resource_type="connector",
-                resource_id=connector,
-                outcome="denied",
-                details={"reason": exc.detail},
-            )
-        raise
+    _verify_or_audit(runtime, source, connector, request, body, now)
     try:
         records = source.parse(body, request.headers)
         signals = source.signals(body, request.headers) if isinstance(source, SignalingWebhook) else []
