@@ -54,6 +54,17 @@ class WebhookSource(Protocol):
 
 
 @runtime_checkable
+class RequestSignedWebhook(Protocol):
+    """A webhook source whose signature also covers the request method and URL (HubSpot v3); the route calls
+    `verify_request` instead of `verify`. `url` is the URL the tool called: the connector's `webhook_url`
+    setting when configured (cdp behind a proxy), else the URL the request arrived on."""
+
+    def verify_request(
+        self, method: str, url: str, headers: Headers, raw_body: bytes, now: dt.datetime, *, secret: str | None
+    ) -> None: ...
+
+
+@runtime_checkable
 class SignalingWebhook(Protocol):
     """A webhook source whose bodies can also carry privacy requests raised in the tool (optional)."""
 
@@ -179,6 +190,8 @@ class Member:
     purpose: str = ""
     consented_at: dt.datetime | None = None
     consent_ip: str | None = None
+    unsubscribe_url: str | None = None
+    """RFC 8058 one-click unsubscribe URL for this member and purpose (opaque signed token, no personal data)."""
 
 
 @dataclass

@@ -35,8 +35,8 @@ from cdp.identity.scoring import MatchFields
 from cdp.identity.survivorship import Observation
 from cdp.ingest.bulk import record_ingested_consent, write_plan
 from cdp.ingest.quality import GateSettings, check_batch, gate_row
-from cdp.ingest.quarantine import quarantine_row
-from cdp.ingest.records import ContactRecord
+from cdp.ingest.quarantine import quarantine_row, raw_identifiers
+from cdp.ingest.records import GOLDEN_FIELDS, ContactRecord
 from cdp.ingest.validate import ValidRow, validate_row
 from cdp.profiles import store
 from cdp.profiles.models import Identity, Profile
@@ -125,18 +125,23 @@ def _store_history(
     identities: dict[str, Identity],
     source_record_id: uuid.UUID,
     actor: Actor,
-) -> None:
+) -> int:
+    """Events and consents of the record; returns how many were new (a repeated event id is not)."""
     record = row.record
+    added = 0
     for event in record.events:
-        store.add_event(
-            session,
-            profile,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            source=record.source,
-            dedup_id=event.dedup_id(),
-            properties=event.properties,
-            source_record_id=source_record_id,
+        added += (
+            store.add_event(
+                session,
+                profile,
+                type=event.type,
+                occurred_at=event.occurred_at,
+                source=record.source,
+                dedup_id=event.dedup_id(),
+                properties=event.properties,
+                source_record_id=source_record_id,
+            )
+            is not None
         )
     for consent in record.consents:
         identity = identities.get(consent.channel)
@@ -150,6 +155,20 @@ def _store_history(
             dedup_id=consent.dedup_id(identity.blind_index if identity else None),
             source_record_id=source_record_id,
         )
+    return added + len(record.consents)
+
+
+def carries_contact_data(record: ContactRecord) -> bool:
+    return (
+        any(getattr(record, name) is not None for name in GOLDEN_FIELDS)
+        or record.lifecycle_stage is not None
+        or bool(record.attributes)
+    )
+
+
+def _is_notice(record: ContactRecord) -> bool:
+    """A record that only reports events about a contact (no contact data, no consents)."""
+    return not carries_contact_data(record) and not record.consents
 
 
 def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.datetime) -> RecordResult:
@@ -176,6 +195,13 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
     existing = store.find_source_record(session, record.source, record.external_id)
     if existing is not None and existing.checksum == checksum:
         return RecordResult(index, "unchanged", profile_id=_live(session, existing.profile_id).id)
+
+    if existing is not None and not carries_contact_data(record):
+        # A notice about a known contact (a webhook event naming only its id, a deletion at the source): its
+        # events and consents are added; the source's last full view of the contact is kept, not blanked.
+        profile = _live(session, existing.profile_id)
+        added = _store_history(session, profile, row, {}, existing.id, actor)
+        return RecordResult(index, "updated" if added else "unchanged", profile_id=profile.id)
 
     outcome: Outcome
     evidence: dict[str, Any]
@@ -249,6 +275,11 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
     return RecordResult(index, outcome, profile_id=profile.id, warnings=list(row.warnings) or None)
 
 
+def _suppressed_raw(session: Session, source: str, row: object) -> bool:
+    hits = find_suppressions(session, sorted(raw_identifiers(source, row)))
+    return any(h.match_mode == "drop_record" and h.scope == "all_processing" for h in hits)
+
+
 def _suppression_relevant(session: Session, checked: "_Checked") -> bool:
     record, row = checked.row.record, checked.row
     identifiers = [(store.external_kind(record.source), record.external_id)]
@@ -306,6 +337,11 @@ def ingest_batch(
     for index, row in enumerate(rows):
         checked = checked_rows[index]
         if isinstance(checked, list):
+            if _suppressed_raw(session, source, row):
+                # An erased person's malformed record is not kept either, not even encrypted in quarantine.
+                append(session, actor=actor, action="ingest.suppressed", resource_type="source", resource_id=source)
+                outcomes[index] = RecordResult(index, "suppressed")
+                continue
             with session.begin_nested():
                 entry = quarantine_row(session, source=source, row=row, reasons=checked)
                 append(
@@ -327,6 +363,11 @@ def ingest_batch(
     seen: set[str] = set()
     for c in valid:
         bidx = external[c.index]
+        if bidx not in stored and bidx not in seen and _is_notice(c.row.record):
+            # Events about a contact never stored (archived before the first sync, a webhook ahead of the
+            # pull): nothing to attach them to, and a profile of a bare external id would serve no one.
+            outcomes[c.index] = RecordResult(c.index, "unchanged")
+            continue
         if bidx in stored or bidx in seen or _suppression_relevant(session, c):
             slow.append(c)
         else:

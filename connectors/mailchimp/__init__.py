@@ -1,7 +1,8 @@
-"""Mailchimp: the audience webhook (CONNECTORS.md §4.3), authenticated by a secret in the URL query, and the
-list-members pull (§4.1, §4.4)."""
+"""Mailchimp: the audience webhook (CONNECTORS.md §4.3), authenticated by a secret in the URL query, the
+list-members pull (§4.1, §4.4) and the audience destination (§4.2)."""
 
 from cdp.connectors import register
+from connectors.mailchimp.destination import MailchimpDestination
 from connectors.mailchimp.mapping import EventMap
 from connectors.mailchimp.members import MemberMap
 from connectors.mailchimp.pull import MailchimpPull
@@ -9,5 +10,15 @@ from connectors.mailchimp.webhooks import MailchimpWebhook
 
 SOURCE = register(MailchimpWebhook())
 PULL = register(MailchimpPull())
+DESTINATION = register(MailchimpDestination())
 
-__all__ = ["PULL", "SOURCE", "EventMap", "MailchimpPull", "MailchimpWebhook", "MemberMap"]
+__all__ = [
+    "DESTINATION",
+    "PULL",
+    "SOURCE",
+    "EventMap",
+    "MailchimpDestination",
+    "MailchimpPull",
+    "MailchimpWebhook",
+    "MemberMap",
+]

@@ -16,7 +16,15 @@ from pydantic import BaseModel
 from cdp.api.deps import RuntimeDep, SessionDep
 from cdp.audit.log import Actor, append
 from cdp.bootstrap import Runtime
-from cdp.connectors import BadSignature, SignalingWebhook, WebhookSource, connector_secret, get_webhook_source
+from cdp.connectors import (
+    BadSignature,
+    RequestSignedWebhook,
+    SignalingWebhook,
+    WebhookSource,
+    connector_secret,
+    get_webhook_source,
+)
+from cdp.connectors.config import connector_config
 from cdp.db import unit_of_work, utcnow
 from cdp.errors import InvalidInput, NotFound
 from cdp.ingest.pipeline import ingest_batch
@@ -57,14 +65,13 @@ def connector_actor(name: str) -> Actor:
 def _verify_or_audit(
     runtime: Runtime, source: WebhookSource, connector: str, request: Request, body: bytes, now: dt.datetime
 ) -> None:
+    secret = connector_secret(runtime.settings, connector)
     try:
-        source.verify(
-            request.headers,
-            body,
-            now,
-            secret=connector_secret(runtime.settings, connector),
-            query=request.query_params,
-        )
+        if isinstance(source, RequestSignedWebhook):
+            url = connector_config(runtime.settings, connector).get("webhook_url") or str(request.url)
+            source.verify_request(request.method, str(url), request.headers, body, now, secret=secret)
+        else:
+            source.verify(request.headers, body, now, secret=secret, query=request.query_params)
     except BadSignature as exc:
         # Its own transaction: the request's rolls back with the error.
         with unit_of_work(runtime.stores) as audit_session:

@@ -151,3 +151,21 @@ def test_every_write_is_audited_without_personal_data(session):
     assert {e.action for e in entries} == {"profile.created", "quarantine.created"}
     dump = repr([(e.details, e.resource_id) for e in entries])
     assert "audit.subject" not in dump and "Subjectson" not in dump
+
+
+def test_an_event_only_record_adds_to_the_timeline_and_keeps_the_stored_view(session):
+    row = contact_row(first_name="Ada")
+    first = _ingest(session, "crm", [row])
+    notice = {
+        "external_id": row["external_id"],
+        "observed_at": "2026-06-01T00:00:00Z",
+        "events": [{"type": "crm_deleted", "occurred_at": "2026-06-01T00:00:00Z", "external_id": "del-1"}],
+    }
+    second = _ingest(session, "crm", [notice])
+    assert (second.results[0].outcome, second.results[0].profile_id) == ("updated", first.results[0].profile_id)
+    profile = session.get(Profile, first.results[0].profile_id)
+    assert store.read_golden(session, profile)["first_name"] == "Ada"
+    [record] = store.source_records_of(session, profile.id)
+    assert store.source_payload(session, record)["first_name"] == "Ada"
+    assert _ingest(session, "crm", [notice]).results[0].outcome == "unchanged"
+    assert len(session.scalars(select(Event).where(Event.type == "crm_deleted")).all()) == 1
