@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
         preset: str = typer.Option(
             None,
             help="A tool's export format: hubspot-contacts, mailchimp-subscribed, mailchimp-unsubscribed, "
-            "mailchimp-cleaned (consents and withdrawals follow the file's status)",
+            "mailchimp-cleaned, or mailchimp for the audience export zip (consents and withdrawals follow the "
+            "file's status)",
         ),
         purpose: str = typer.Option(
             "email_marketing", help="With a preset: the purpose its consents and withdrawals are for"
@@ -25,8 +26,10 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count, write nothing"),
     ) -> None:
         """Import contacts; bad rows are quarantined with reasons, and each chunk commits on its own."""
+        import contextlib
         import functools
         import itertools
+        import tempfile
         from collections import Counter
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,35 +40,47 @@ def register(app: typer.Typer) -> None:
         from cdp.errors import InvalidInput
         from cdp.ingest.pipeline import ingest_batch
         from cdp.ingest.quality import gate_settings
-        from cdp.ingest.tabular import FileFormat, guess_format, parse_mapping, read_rows
+        from cdp.ingest.tabular import FileFormat, Planner, guess_format, parse_mapping, read_rows
         from cdp.ingest.validate import validate_row
 
         if fmt not in (None, "csv", "jsonl"):
             raise InvalidInput("--format is csv or jsonl")
+        stack = contextlib.ExitStack()
         file_format: FileFormat = "jsonl" if fmt == "jsonl" else "csv" if fmt == "csv" else guess_format(file)
-        planner = None
+        parts: list[tuple[Path, Planner | None]] = [(file, None)]
         if preset is not None:
-            from connectors.csv import get_preset
+            from connectors.csv import export_parts
 
-            chosen = get_preset(preset)
-            source = source or chosen.source
-            planner = functools.partial(chosen.bind, purpose=purpose)
+            # A zip export is unpacked here for the length of the import.
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="cdp-import-"))
+            try:
+                found = export_parts(file, preset, Path(workdir))
+            except BaseException:
+                stack.close()
+                raise
+            source = source or found[0][1].source
+            parts = [(path, functools.partial(p.bind, purpose=purpose)) for path, p in found]
         if not source:
+            stack.close()
             raise InvalidInput("say which source the file comes from (--source), or use a --preset")
-        rows = read_rows(
-            file,
-            fmt=file_format,
-            id_column=id_column,
-            mapping=parse_mapping(map_),
-            observed_at=utcnow(),
-            preset=planner,
+        observed_at = utcnow()
+        rows = itertools.chain.from_iterable(
+            read_rows(
+                path,
+                fmt=file_format,
+                id_column=id_column,
+                mapping=parse_mapping(map_),
+                observed_at=observed_at,
+                preset=planner,
+            )
+            for path, planner in parts
         )
         counts: Counter[str] = Counter()
         actor = Actor("cli-import", "system")
         progress = Progress(
             TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
         )
-        with runtime() as rt, progress:
+        with stack, runtime() as rt, progress:
             task = progress.add_task("import", total=None)
             gate = gate_settings(rt.settings)
             while batch := list(itertools.islice(rows, chunk)):

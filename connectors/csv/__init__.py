@@ -5,6 +5,7 @@ package holds the presets that bind a tool's export header to it. Not a registry
 cursor to resume and keeps the source of the tool that exported it (`hubspot`, `mailchimp`).
 """
 
+from connectors.csv.exports import MAILCHIMP_ZIP, export_parts
 from connectors.csv.presets import PRESETS, Preset, get_preset
 
-__all__ = ["PRESETS", "Preset", "get_preset"]
+__all__ = ["MAILCHIMP_ZIP", "PRESETS", "Preset", "export_parts", "get_preset"]

@@ -19,7 +19,7 @@ body) are waits with backoff. A 403 problem (a real permission error), 401 and 4
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -92,7 +92,7 @@ def _iso(at: dt.datetime) -> str:
 class MailchimpPull:
     name = "mailchimp"
 
-    def __init__(self, clock: Any = None) -> None:
+    def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def client(self, config: ConnectorConfig) -> HttpClient:
@@ -130,11 +130,11 @@ class MailchimpPull:
             if since:
                 params["since_last_changed"] = since
             body = http.get_json(path, params=params)
-            if not isinstance(body, dict) or not isinstance(body.get("members"), list):
-                raise ConnectorFailed("Mailchimp answered a members page without a `members` list")
-            members = body["members"]
+            members = body.get("members") if isinstance(body, dict) else None
+            total = body.get("total_items") if isinstance(body, dict) else None
+            if not isinstance(members, list) or not isinstance(total, int):
+                raise ConnectorFailed("Mailchimp answered a members page without `members` and `total_items`")
             records = self._records(members, list_id=list_id, mapping=mapping)
-            total = int(body.get("total_items") or 0)
             if len(members) < count or offset + len(members) >= total:
                 # Mailchimp does not say whether its bounds are inclusive: the next window starts a second early.
                 next_since = _iso(dt.datetime.fromisoformat(until) - dt.timedelta(seconds=1))

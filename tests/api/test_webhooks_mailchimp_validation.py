@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from tests.api.helpers import assert_problem
+from tests.api.helpers import assert_problem, audit_entries
 
 SECRET = "mc-url-secret-0123456789"
 
@@ -18,6 +18,8 @@ def test_the_validation_get_with_a_wrong_secret_is_refused(webhook_client: Calla
     client = webhook_client({"mailchimp": SECRET})
     assert_problem(client.get("/v1/webhooks/mailchimp?secret=nope"), 401, forbid=[SECRET, "nope"])
     assert_problem(client.get("/v1/webhooks/mailchimp"), 401)
+    denied = audit_entries(client.app.state.runtime, "webhook.denied")
+    assert len(denied) == 2 and all(SECRET not in str(e) and "nope" not in str(e) for e in denied)
 
 
 def test_a_get_to_a_signed_webhook_is_not_found(webhook_client: Callable[..., Any]) -> None:

@@ -15,10 +15,12 @@ from pydantic import BaseModel
 
 from cdp.api.deps import RuntimeDep, SessionDep
 from cdp.audit.log import Actor, append
+from cdp.bootstrap import Runtime
 from cdp.connectors import (
     BadSignature,
     RequestSignedWebhook,
     SignalingWebhook,
+    WebhookSource,
     connector_secret,
     get_webhook_source,
 )
@@ -60,6 +62,31 @@ def connector_actor(name: str) -> Actor:
     return Actor(f"connector:{name}", "connector")
 
 
+def _verify_or_audit(
+    runtime: Runtime, source: WebhookSource, connector: str, request: Request, body: bytes, now: dt.datetime
+) -> None:
+    secret = connector_secret(runtime.settings, connector)
+    try:
+        if isinstance(source, RequestSignedWebhook):
+            url = connector_config(runtime.settings, connector).get("webhook_url") or str(request.url)
+            source.verify_request(request.method, str(url), request.headers, body, now, secret=secret)
+        else:
+            source.verify(request.headers, body, now, secret=secret, query=request.query_params)
+    except BadSignature as exc:
+        # Its own transaction: the request's rolls back with the error.
+        with unit_of_work(runtime.stores) as audit_session:
+            append(
+                audit_session,
+                actor=connector_actor(connector),
+                action="webhook.denied",
+                resource_type="connector",
+                resource_id=connector,
+                outcome="denied",
+                details={"reason": exc.detail},
+            )
+        raise
+
+
 class WebhookValidated(BaseModel):
     connector: str
 
@@ -76,9 +103,7 @@ def validate_webhook(
     source = get_webhook_source(connector)
     if source is None or not getattr(source, "validates_with_get", False):
         raise NotFound(f"no webhook connector named {connector!r} answers a GET", connector=connector)
-    source.verify(
-        request.headers, b"", now, secret=connector_secret(runtime.settings, connector), query=request.query_params
-    )
+    _verify_or_audit(runtime, source, connector, request, b"", now)
     return WebhookValidated(connector=connector)
 
 
@@ -96,26 +121,7 @@ def receive_webhook(
     if source is None:
         raise NotFound(f"no webhook connector named {connector!r}", connector=connector)
     actor = connector_actor(connector)
-    secret = connector_secret(runtime.settings, connector)
-    try:
-        if isinstance(source, RequestSignedWebhook):
-            url = connector_config(runtime.settings, connector).get("webhook_url") or str(request.url)
-            source.verify_request(request.method, str(url), request.headers, body, now, secret=secret)
-        else:
-            source.verify(request.headers, body, now, secret=secret, query=request.query_params)
-    except BadSignature as exc:
-        # Its own transaction: the request's rolls back with the error.
-        with unit_of_work(runtime.stores) as audit_session:
-            append(
-                audit_session,
-                actor=actor,
-                action="webhook.denied",
-                resource_type="connector",
-                resource_id=connector,
-                outcome="denied",
-                details={"reason": exc.detail},
-            )
-        raise
+    _verify_or_audit(runtime, source, connector, request, body, now)
     try:
         records = source.parse(body, request.headers)
         signals = source.signals(body, request.headers) if isinstance(source, SignalingWebhook) else []

@@ -187,3 +187,20 @@ def test_bad_rows_in_a_good_file_are_quarantined_not_fatal(committed: Any) -> No
     path.write_text("\n".join(lines) + "\n")
     out = committed.cli("import", str(path), "--preset", "mailchimp-subscribed").stdout
     assert "created 1" in out and "quarantined 1" in out
+
+
+def test_the_mailchimp_audience_export_zip_in_one_import(committed: Any) -> None:
+    import zipfile
+
+    archive = committed.workdir / "members_export_a6b5da1054.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for kind in ("subscribed", "unsubscribed", "cleaned"):
+            zf.write(FIXTURES / f"mailchimp_export_{kind}.csv", f"{kind}_members_export_a6b5da1054.csv")
+    out = committed.cli("import", str(archive), "--preset", "mailchimp").stdout
+    assert "imported 3 records: created 3" in out
+    seen = snapshot(committed)
+    assert seen["states"] == {
+        ("ada.lovelace@example.com", "email_marketing"): "granted",
+        ("grace.hopper@example.org", "email_marketing"): "withdrawn",
+    }
+    assert ("bounced@example.net", "email_undeliverable", "2026-11-15T03:12:40+00:00") in seen["events"]

@@ -168,3 +168,53 @@ def test_hubspot_opt_out_has_a_stable_id(tmp_path: Path) -> None:
     )
     assert first[0]["external_id"] == later[0]["consents"][0]["external_id"]
     assert first[0]["status"] == "withdrawn"
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_a_mailchimp_export_zip_is_read_part_by_part(tmp_path: Path) -> None:
+    from connectors.csv import export_parts
+
+    parts = {
+        f"members_export_abc/{kind}_members_export_abc.csv": (FIXTURES / f"mailchimp_export_{kind}.csv").read_bytes()
+        for kind in ("cleaned", "unsubscribed", "subscribed")
+    }
+    parts["../../etc/readme.txt"] = b"not a part"
+    archive = _zip(tmp_path / "members_export_abc.zip", parts)
+    work = tmp_path / "work"
+    work.mkdir()
+    found = export_parts(archive, "mailchimp", work)
+    assert [(p.name, preset.name) for p, preset in found] == [
+        ("subscribed.csv", "mailchimp-subscribed"),
+        ("unsubscribed.csv", "mailchimp-unsubscribed"),
+        ("cleaned.csv", "mailchimp-cleaned"),
+    ]
+    assert sorted(p.name for p in work.iterdir()) == ["cleaned.csv", "subscribed.csv", "unsubscribed.csv"]
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        (None, "reads Mailchimp's audience export zip"),
+        ({"notes.txt": b"x"}, "holds no subscribed_, unsubscribed_ or cleaned_ CSV"),
+        ({"a/subscribed_1.csv": b"x", "b/subscribed_2.csv": b"y"}, "more than one subscribed CSV"),
+    ],
+    ids=["not-a-zip", "no-parts", "two-subscribed"],
+)
+def test_bad_export_zips(tmp_path: Path, members: dict[str, bytes] | None, message: str) -> None:
+    from connectors.csv import export_parts
+
+    path = tmp_path / "export.zip"
+    if members is None:
+        path.write_bytes(b"Email Address\n")
+    else:
+        _zip(path, members)
+    with pytest.raises(InvalidInput, match=message):
+        export_parts(path, "mailchimp", tmp_path)

@@ -354,3 +354,12 @@ def test_an_export_imported_before_the_pull_records_each_fact_once(mailchimp: Fa
     assert report.counts["created"] == 0 and report.counts["updated"] == 3
     assert len(consents(stores)) == len(ledger) == 2
     assert event_types(stores) == events
+
+
+def test_a_page_that_is_not_a_members_page_stops_the_sync(mailchimp: FakeMailchimp, stores: Stores) -> None:
+    mailchimp.faults.append(Fault(200, b'{"members": "nope"}', content_type="application/json"))
+    with pytest.raises(ConnectorFailed, match="members"):
+        run(stores, mailchimp)
+    with unit_of_work(stores) as s:
+        st = s.get(ConnectorState, "mailchimp")
+        assert st is not None and st.status == "failed"
