@@ -32,6 +32,9 @@ RESULTS_FILE = REPO_DIR / "bench" / "results" / "privacy.jsonl"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/cdp_bench_privacy"
 FULL_PEOPLE, FULL_EVENTS, HEAVY_PEOPLE = 10_000, 1_000, 5
 CHUNK = 2_000
+# ingest_batch takes one advisory lock per identifier and blocking key on PostgreSQL; 2,000 records (about
+# 12,000 locks) overflow the default lock table (max_locks_per_transaction 64 x max_connections 100).
+PG_CHUNK = 250
 
 
 def _surname(seed: str) -> str:
@@ -128,9 +131,10 @@ def run_backend(backend: str, *, people: int, events: int, heavy: int, pg_url: s
         t = time.perf_counter()
         population: list[uuid.UUID] = []
         rows = [_person(n, 3, "pop") for n in range(people)]
-        for i in range(0, len(rows), CHUNK):
+        chunk = PG_CHUNK if backend == "postgresql" else CHUNK
+        for i in range(0, len(rows), chunk):
             with unit_of_work(rt.stores) as session:
-                result = ingest_batch(session, "crm", rows[i : i + CHUNK], actor=actor)
+                result = ingest_batch(session, "crm", rows[i : i + chunk], actor=actor)
                 population += [r.profile_id for r in result.results if r.profile_id is not None]
         heavy_ids: list[uuid.UUID] = []
         with unit_of_work(rt.stores) as session:

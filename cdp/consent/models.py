@@ -31,7 +31,8 @@ class ConsentEvent(SQLModel, table=True):
     record_id: uuid.UUID = Field(index=True)  # 27560 record id: one per (profile, identity, purpose)
     schema_version: str = Field(default=SCHEMA_VERSION, max_length=32)
     profile_id: uuid.UUID = Field(foreign_key="profile.id")
-    identity_id: uuid.UUID | None = Field(default=None, foreign_key="identity.id")
+    # Indexed so deleting an identity (erasure) need not scan the ledger for references to it.
+    identity_id: uuid.UUID | None = Field(default=None, foreign_key="identity.id", index=True)
     purpose: str = Field(max_length=64)
     status: str = Field(max_length=16)
     consent_type: str | None = Field(default=None, max_length=32)  # None: the source did not say
@@ -65,10 +66,10 @@ class ConsentState(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     record_id: uuid.UUID
     profile_id: uuid.UUID = Field(foreign_key="profile.id", index=True)
-    identity_id: uuid.UUID | None = Field(default=None, foreign_key="identity.id")
+    identity_id: uuid.UUID | None = Field(default=None, foreign_key="identity.id", index=True)
     purpose: str = Field(max_length=64, index=True)
     status: str = Field(max_length=16)  # as folded; `expired` is also derived at read time from expires_at
-    event_id: uuid.UUID = Field(foreign_key="consent_event.id")
+    event_id: uuid.UUID = Field(foreign_key="consent_event.id", index=True)
     occurred_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
     expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, String, cast, delete, func, or_, tuple_, update
+from sqlalchemy import Engine, String, and_, cast, delete, func, or_, update
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -328,8 +328,12 @@ def _identifiers_of(session: Session, profile_id: uuid.UUID, erasing: set[uuid.U
             select(Identity.kind, Identity.blind_index)
             .join(Profile, col(Profile.id) == col(Identity.profile_id))
             .where(
-                tuple_(col(Identity.kind), col(Identity.blind_index)).in_(
-                    [(i.kind, i.blind_index) for i in identities]
+                # OR of pairs, not a row-value IN: SQLite uses ix_identity_kind_blind_index only for this.
+                or_(
+                    *(
+                        and_(col(Identity.kind) == i.kind, col(Identity.blind_index) == i.blind_index)
+                        for i in identities
+                    )
                 ),
                 col(Identity.profile_id).not_in(erasing),
                 col(Profile.status) != ERASED,
