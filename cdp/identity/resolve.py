@@ -275,16 +275,32 @@ def _vetoed_profiles(session: Session, record_id: uuid.UUID, profile_ids: set[uu
     )
 
 
+LOCK_NAMESPACE = 0x63647069  # "cdpi": the first key of the two-key advisory locks resolution takes
+LOCK_BUCKETS = 1024
+
+
 def lock_keys(session: Session, keys: Iterable[str]) -> None:
     """Serialise concurrent resolution of the same identifiers on PostgreSQL (SQLite's writer lock already does).
 
-    Keys are locked in sorted order so two batches cannot deadlock on each other.
+    Keys hash into a fixed number of buckets: a bulk batch then holds at most LOCK_BUCKETS locks instead of
+    one per identifier, which overflowed PostgreSQL's shared lock table (`out of shared memory`) at 2,000
+    records. Two batches sharing a bucket only wait for each other. Buckets are locked in ascending order,
+    in one statement, so two batches cannot deadlock.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted(set(keys)):
-        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+    buckets = sorted(
+        {int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % LOCK_BUCKETS for key in keys}
+    )
+    if not buckets:
+        return
+    session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(:ns, b)) "
+            "FROM (SELECT unnest(CAST(:buckets AS integer[])) AS b ORDER BY 1) AS ordered"
+        ),
+        {"ns": LOCK_NAMESPACE, "buckets": buckets},
+    )
 
 
 def record_lock_keys(v: Vault, fields: MatchFields, external: tuple[str, str]) -> list[str]:
