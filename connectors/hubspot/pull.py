@@ -223,7 +223,10 @@ class HubSpotSource:
             response = http.request("GET", PREFERENCES.format(email=quote(str(email), safe="@")), accept=(404,))
             if response.status_code == 404:
                 continue
-            statuses = (response.json() or {}).get("subscriptionStatuses") or []
+            try:
+                statuses = (response.json() or {}).get("subscriptionStatuses") or []
+            except (ValueError, AttributeError) as exc:
+                raise ConnectorFailed("HubSpot answered a subscription-status call with an unreadable body") from exc
             at = parse_time(record["observed_at"])
             record["consents"] = [
                 *record.get("consents", []),
