@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from cdp.audiences.models import Audience, AudienceMembershipSnapshot
+from cdp.audiences.models import Audience, AudienceMembershipSnapshot, DestinationRemoval
 from cdp.audit.models import AuditEntry
 from cdp.auth.models import ApiKey
 from cdp.consent.models import ConsentEvent, ConsentState
@@ -25,6 +25,7 @@ __all__ = [
     "ConsentEvent",
     "ConsentState",
     "DataKey",
+    "DestinationRemoval",
     "Event",
     "Identity",
     "LegalHold",

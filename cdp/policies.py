@@ -231,6 +231,7 @@ class Policies:
     purposes: dict[str, Purpose] = field(default_factory=dict)
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     forms: dict[str, "WebForm"] = field(default_factory=dict)
+    requests: "RequestsPolicy" = field(default_factory=lambda: RequestsPolicy())
 
 
 class _Doc:
@@ -625,6 +626,7 @@ def load_policies(directory: Path) -> Policies:
         purposes=purposes,
         retention=retention,
         forms=_load_forms(directory / "forms.yaml", purposes),
+        requests=_load_requests(directory / "requests.yaml"),
     )
 
 
@@ -729,3 +731,67 @@ def _load_forms(path: Path, purposes: dict[str, Purpose]) -> dict[str, WebForm]:
             event_properties=_strings(doc, (*at, "event_properties"), entry.get("event_properties")),
         )
     return forms
+
+
+REQUEST_TYPES = ("access", "erasure", "restriction", "rectification", "objection")
+DEADLINE_RULES = ("gdpr", "ccpa")
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    """How a jurisdiction counts a privacy request's deadline (COMPLIANCE 1.3-1.4)."""
+
+    id: str
+    rule: str = "gdpr"  # gdpr: one month, +2 on extension; ccpa: ack in 10 business days, 45 days, 90 at most
+    holidays: frozenset[dt.date] = frozenset()
+
+
+@dataclass(frozen=True)
+class RequestsPolicy:
+    """policies/requests.yaml: deadlines per jurisdiction and which request types need a second approver."""
+
+    default_jurisdiction: str = "EU"
+    approval_required: tuple[str, ...] = ()
+    jurisdictions: dict[str, Jurisdiction] = field(default_factory=lambda: {"EU": Jurisdiction("EU")})
+
+    def jurisdiction(self, name: str | None) -> Jurisdiction | None:
+        return self.jurisdictions.get(name or self.default_jurisdiction)
+
+
+def _load_requests(path: Path) -> RequestsPolicy:
+    if not path.exists():
+        return RequestsPolicy()
+    doc = _Doc(path)
+    data = _mapping(doc, (), doc.data if doc.data is not None else {}, "requests.yaml")
+    _check_keys(
+        doc, (), data, {"version", "default_jurisdiction", "approval_required", "jurisdictions"}, "requests.yaml"
+    )
+    approval = _strings(doc, ("approval_required",), data.get("approval_required"), REQUEST_TYPES)
+    jurisdictions: dict[str, Jurisdiction] = {}
+    raw = _mapping(doc, ("jurisdictions",), data.get("jurisdictions") or {}, "jurisdictions")
+    for name, body in raw.items():
+        at: tuple[Any, ...] = ("jurisdictions", name)
+        entry = _mapping(doc, at, body if body is not None else {}, "a jurisdiction")
+        _check_keys(doc, at, entry, {"rule", "holidays"}, "a jurisdiction")
+        rule = entry.get("rule", "gdpr")
+        if rule not in DEADLINE_RULES:
+            raise doc.error(
+                (*at, "rule"), f"unknown deadline rule {rule!r}; expected one of {', '.join(DEADLINE_RULES)}"
+            )
+        holidays: set[dt.date] = set()
+        for i, day in enumerate(entry.get("holidays") or []):
+            if isinstance(day, str):
+                try:
+                    day = dt.date.fromisoformat(day)
+                except ValueError:
+                    day = None
+            if not isinstance(day, dt.date):
+                raise doc.error((*at, "holidays", i), "a holiday is a date (YYYY-MM-DD)")
+            holidays.add(day)
+        jurisdictions[str(name)] = Jurisdiction(str(name), str(rule), frozenset(holidays))
+    if not jurisdictions:
+        jurisdictions = {"EU": Jurisdiction("EU")}
+    default = str(data.get("default_jurisdiction") or next(iter(jurisdictions)))
+    if default not in jurisdictions:
+        raise doc.error(("default_jurisdiction",), f"default_jurisdiction {default!r} is not under `jurisdictions`")
+    return RequestsPolicy(default, approval, jurisdictions)

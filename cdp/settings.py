@@ -95,6 +95,14 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="Share of a gated batch's rows that must pass validation, or nothing is stored."
     )
     sync_page_size: int = Field(100, ge=1, le=2000, description="Records asked for per page on pulls.")
+    public_base_url: str | None = Field(
+        None,
+        description="The API's public URL (e.g. `https://cdp.example.com`); one-click unsubscribe links sent to "
+        "destinations are built on it. Unset: members are pushed without an unsubscribe link.",
+    )
+    audience_sync_batch: int = Field(
+        500, ge=1, le=10_000, description="Audience members pushed (and committed to the snapshot) per batch."
+    )
 
     @model_validator(mode="after")
     def _connector_secrets_from_env(self) -> "Settings":

@@ -10,6 +10,7 @@ from cdp import __version__
 from cdp.api import problems
 from cdp.api.middleware import RequestContextMiddleware
 from cdp.api.routes import (
+    audiences,
     audit,
     connectors,
     consents,
@@ -21,8 +22,10 @@ from cdp.api.routes import (
     purposes,
     receipts,
     retention,
+    unsubscribe,
     webhooks,
 )
+from cdp.api.routes import privacy as privacy_requests
 from cdp.bootstrap import Runtime, open_runtime
 from cdp.db import Stores
 from cdp.logs import configure_logging
@@ -64,6 +67,9 @@ def create_app(
         webhooks,
         forms,
         connectors,
+        audiences,
+        unsubscribe,
+        privacy_requests,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.request_body_max_bytes)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cdp import errors
+from cdp.connectors.http import ConnectorRejected
 from cdp.ingest.validate import safe_loc, safe_message
 from cdp.profiles.errors import ProfileMerged
 
@@ -30,7 +31,21 @@ STATUS: dict[type[errors.CdpError], int] = {
     errors.UnsupportedMedia: 415,
     errors.Unavailable: 503,
     errors.IntegrityError: 500,
+    ConnectorRejected: 502,  # a tool refused cdp's call (bad credentials, bad request): a gateway error
 }
+
+
+RESERVED = frozenset({"type", "title", "status", "detail", "instance"})
+"""RFC 9457 §3.1 members: an extension never overrides them (a connector's upstream `status` once did: 500)."""
+
+
+def safe_extensions(extensions: Any) -> dict[str, Any]:
+    """Extensions without the reserved members; a clashing key is kept as `upstream_<key>` rather than lost."""
+    out: dict[str, Any] = {}
+    for key, value in dict(extensions).items():
+        name = f"upstream_{key}" if key in RESERVED else str(key)
+        out.setdefault(name, value)
+    return out
 
 
 def request_id_of(request: Request) -> str:
@@ -45,15 +60,17 @@ def problem_response(
     title: str,
     detail: str,
     headers: dict[str, str] | None = None,
+    extensions: Any = None,
     **ext: Any,
 ) -> JSONResponse:
+    ext = {**dict(extensions or {}), **ext}
     body = {
         "type": type_,
         "title": title,
         "status": status,
         "detail": detail,
         "instance": f"urn:cdp:request:{request_id_of(request)}",
-        **ext,
+        **safe_extensions(ext),
     }
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
@@ -67,7 +84,7 @@ def _same_uuid(raw: object, value: uuid.UUID) -> bool:
 
 async def _cdp_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.CdpError)
-    status = next(STATUS[c] for c in type(exc).__mro__ if c in STATUS)
+    status = next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 500)
     headers: dict[str, str] = {}
     if isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="cdp"'
@@ -86,7 +103,7 @@ async def _cdp_error(request: Request, exc: Exception) -> JSONResponse:
         title=exc.title,
         detail=exc.detail,
         headers=headers,
-        **dict(exc.extensions),
+        extensions=exc.extensions,
     )
 
 

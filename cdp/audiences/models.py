@@ -1,10 +1,11 @@
-"""Audience definitions and the snapshot of what was last sent to each destination (for add/remove diffs)."""
+"""Audience definitions, the snapshot of what was last sent to each destination (for add/remove diffs), and
+the removal tasks that carry Art. 19 notifications to destinations (they outlive the person's erasure)."""
 
 import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cdp.db import UTCDateTime, utcnow
@@ -21,6 +22,10 @@ class Audience(SQLModel, table=True):
 
 
 class AudienceMembershipSnapshot(SQLModel, table=True):
+    """One contact point as last pushed to a destination. `member_ref` is encrypted under the person's data key
+    (a Mailchimp subscriber hash is an md5 of the address); `checksum` is a keyed hash of what was sent, so an
+    unchanged member is not pushed again."""
+
     __tablename__ = "audience_membership_snapshot"
     __table_args__ = (
         UniqueConstraint("audience_id", "destination", "identity_id", name="uq_audience_snapshot_member"),
@@ -33,3 +38,30 @@ class AudienceMembershipSnapshot(SQLModel, table=True):
     identity_id: uuid.UUID = Field(foreign_key="identity.id")
     member_ref: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     synced_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    checksum: str | None = Field(default=None, max_length=64)
+
+
+class DestinationRemoval(SQLModel, table=True):
+    """Take one person off one destination (GDPR Art. 19: recipients are told of erasure and restriction).
+
+    `refs` are the destination's own member keys copied out of the snapshot before the person's rows go, so
+    the task survives an erasure; they are cleared once the destination confirmed. No foreign keys: the
+    profile may be a tombstone and the audience may be deleted while the task waits.
+    """
+
+    __tablename__ = "destination_removal"
+    __table_args__ = (Index("ix_destination_removal_status", "status", "destination"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    destination: str = Field(max_length=64)
+    profile_id: uuid.UUID = Field(index=True)
+    refs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ref_count: int = Field(default=0)
+    erase: bool = Field(default=False)
+    reason: str = Field(max_length=64)
+    status: str = Field(default="pending", max_length=16)  # pending | done | failed
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=200)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -16,7 +16,22 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from cdp.cli import audit, consent, db, demo, export, identity, import_, keys, policy, retention, serve, sync
+    from cdp.cli import (
+        audiences,
+        audit,
+        consent,
+        db,
+        demo,
+        export,
+        identity,
+        import_,
+        keys,
+        policy,
+        privacy,
+        retention,
+        serve,
+        sync,
+    )
 
     for module in (serve, demo, import_, sync):
         module.register(app)
@@ -28,6 +43,8 @@ def _register() -> None:
     app.add_typer(identity.app, name="identity")
     app.add_typer(retention.app, name="retention")
     app.add_typer(consent.app, name="consent")
+    app.add_typer(audiences.app, name="audiences")
+    app.add_typer(privacy.app, name="privacy")
 
 
 _register()

@@ -9,14 +9,23 @@ def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
         file: Path = typer.Argument(..., help="CSV (header row) or JSON Lines file"),
-        source: str = typer.Option(..., help="Source name, e.g. crm or hubspot"),
-        id_column: str = typer.Option(..., help="Column holding the source's own record id"),
+        source: str = typer.Option(None, help="Source name, e.g. crm or hubspot (a preset names its own)"),
+        id_column: str = typer.Option(None, help="Column holding the source's own record id (a preset knows it)"),
+        preset: str = typer.Option(
+            None,
+            help="A tool's export format: hubspot-contacts, mailchimp-subscribed, mailchimp-unsubscribed, "
+            "mailchimp-cleaned (consents and withdrawals follow the file's status)",
+        ),
+        purpose: str = typer.Option(
+            "email_marketing", help="With a preset: the purpose its consents and withdrawals are for"
+        ),
         fmt: str = typer.Option(None, "--format", help="csv or jsonl (default: from the file extension)"),
         map_: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map email=Email Address"),
         chunk: int = typer.Option(2000, min=1, max=20_000, help="Records per transaction, resolved together"),
         dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count, write nothing"),
     ) -> None:
         """Import contacts; bad rows are quarantined with reasons, and each chunk commits on its own."""
+        import functools
         import itertools
         from collections import Counter
 
@@ -34,12 +43,22 @@ def register(app: typer.Typer) -> None:
         if fmt not in (None, "csv", "jsonl"):
             raise InvalidInput("--format is csv or jsonl")
         file_format: FileFormat = "jsonl" if fmt == "jsonl" else "csv" if fmt == "csv" else guess_format(file)
+        planner = None
+        if preset is not None:
+            from connectors.csv import get_preset
+
+            chosen = get_preset(preset)
+            source = source or chosen.source
+            planner = functools.partial(chosen.bind, purpose=purpose)
+        if not source:
+            raise InvalidInput("say which source the file comes from (--source), or use a --preset")
         rows = read_rows(
             file,
             fmt=file_format,
             id_column=id_column,
             mapping=parse_mapping(map_),
             observed_at=utcnow(),
+            preset=planner,
         )
         counts: Counter[str] = Counter()
         actor = Actor("cli-import", "system")

@@ -190,6 +190,8 @@ class Member:
     purpose: str = ""
     consented_at: dt.datetime | None = None
     consent_ip: str | None = None
+    unsubscribe_url: str | None = None
+    """RFC 8058 one-click unsubscribe URL for this member and purpose (opaque signed token, no personal data)."""
 
 
 @dataclass

@@ -42,13 +42,15 @@ class Throttled(ConnectorFailed):
 
 
 class ConnectorRejected(CdpError):
-    """A 4xx that retrying cannot fix (bad credentials, bad request); carries the status and the tool's code."""
+    """A 4xx that retrying cannot fix (bad credentials, bad request); carries the status and the tool's code.
+
+    A 502 problem on the API (cdp/api/problems.py): the tool, cdp's upstream, refused the call."""
 
     slug = "connector-rejected"
     title = "Connector call rejected"
 
     def __init__(self, detail: str, *, status: int, code: str | None = None, response: httpx.Response) -> None:
-        super().__init__(detail, status=status, code=code)
+        super().__init__(detail, upstream_status=status, code=code)
         self.status = status
         self.code = code
         self.response = response
@@ -159,7 +161,7 @@ class HttpClient:
                 if math.isinf(wait) or wait > self.policy.max_wait:
                     raise Throttled(
                         f"{host} asked cdp to slow down; the sync stopped at its checkpoint and resumes later",
-                        status=status,
+                        upstream_status=status,
                         retry_after_seconds=None if math.isinf(wait) else round(wait),
                     )
                 last = f"HTTP {status} (throttled)"

@@ -19,6 +19,7 @@ BUILTIN = (
     "connectors.salesforce",
     "connectors.csv",
     "connectors.webhook",
+    "connectors.csvfile",
 )
 ENTRY_POINT_GROUP = "cdp.connectors"
 

@@ -7,15 +7,15 @@ key; the merged-away profile keeps only its id (it answers with a redirect) and 
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Uuid, column, delete, table, update
+from sqlalchemy import LargeBinary, Uuid, column, delete, table, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause
 from sqlmodel import col, select
 
-from cdp.audit.log import Actor, append
+from cdp.audit.log import SYSTEM, Actor, append
 from cdp.consent.ledger import PROOF
 from cdp.consent.models import ConsentEvent, ConsentState
 from cdp.consent.state import rebuild_states
@@ -30,7 +30,7 @@ from cdp.identity.normalize import (
     normalize_email,
     normalize_phone,
 )
-from cdp.identity.survivorship import Observation, compute_golden
+from cdp.identity.survivorship import RECTIFICATION, Observation, apply_pins, compute_golden
 from cdp.policies import POLICIES_INFO_KEY, IdentityPolicy
 from cdp.profiles import store
 from cdp.profiles.models import Event, Identity, Profile, SourceRecord
@@ -40,7 +40,31 @@ from cdp.profiles.models import Event, Identity, Profile, SourceRecord
 _SNAPSHOT_TABLE = "audience_membership_snapshot"
 
 
-SNAPSHOTS: TableClause = table(_SNAPSHOT_TABLE, column("profile_id", Uuid()), column("identity_id", Uuid()))
+SNAPSHOTS: TableClause = table(
+    _SNAPSHOT_TABLE,
+    column("id", Uuid()),
+    column("profile_id", Uuid()),
+    column("identity_id", Uuid()),
+    column("member_ref", LargeBinary()),
+)
+# The snapshot's member_ref is encrypted under its profile's data key (cdp.audiences.removals.REF_CONTEXT).
+SNAPSHOT_REF = "audience_member_ref"
+
+
+def move_snapshots(
+    session: Session, old: uuid.UUID, new: uuid.UUID, *, identity_ids: Iterable[uuid.UUID] | None = None
+) -> None:
+    """Repoint audience snapshot rows from profile `old` to `new`, re-encrypting their member refs (the old
+    profile's data key may be destroyed right after)."""
+    query = select(SNAPSHOTS.c.id, SNAPSHOTS.c.member_ref).where(SNAPSHOTS.c.profile_id == old)
+    if identity_ids is not None:
+        query = query.where(SNAPSHOTS.c.identity_id.in_(list(identity_ids)))
+    for row_id, ref in session.execute(query).all():
+        session.execute(
+            update(SNAPSHOTS)
+            .where(SNAPSHOTS.c.id == row_id)
+            .values(profile_id=new, member_ref=_reencrypt(session, old, new, ref, SNAPSHOT_REF))
+        )
 
 
 MERGED = "merged"
@@ -81,11 +105,45 @@ def refresh_golden(
     if observations is None:
         observations = observations_of(session, profile.id)
     golden, provenance, stage = compute_golden(observations, identity_policy(session))
+    if any(isinstance(p, dict) and p.get("rule") == RECTIFICATION for p in (profile.field_provenance or {}).values()):
+        _keep_rectified(session, profile, golden, provenance, observations)
     store.write_golden(session, profile, golden, at=at or utcnow())
     profile.field_provenance = provenance
     if stage:
         profile.lifecycle_stage = stage
     return golden
+
+
+def rectification_digest(session: Session) -> Callable[[str, str], str]:
+    v = vault(session)
+    return lambda name, value: v.blind_index(f"rectification:{name}", value)
+
+
+def _keep_rectified(
+    session: Session,
+    profile: Profile,
+    golden: dict[str, Any],
+    provenance: dict[str, Any],
+    observations: list[Observation],
+) -> None:
+    """A rectified field outlives re-syncs of the old value; a re-sync that still carries it is a recorded conflict."""
+    outcome = apply_pins(
+        store.read_golden(session, profile),
+        profile.field_provenance,
+        golden,
+        provenance,
+        observations,
+        rectification_digest(session),
+    )
+    if outcome.conflicts or outcome.lifted:
+        append(
+            session,
+            actor=SYSTEM,
+            action="profile.rectification_conflict" if outcome.conflicts else "profile.rectification_superseded",
+            resource_type="profile",
+            resource_id=profile.id,
+            details={"fields": sorted(outcome.conflicts), "superseded": sorted(outcome.lifted)},
+        )
 
 
 def record_identities(payload: dict[str, Any], source: str) -> list[tuple[str, str, str]]:
@@ -208,7 +266,7 @@ def merge_profiles(
     # Derived consent state is rebuilt from the ledger below; drop it first so no row pins an identity.
     session.execute(delete(ConsentState).where(col(ConsentState.profile_id).in_([survivor.id, merged.id])))
     _move_rows(session, merged.id, survivor.id, None)
-    session.execute(update(SNAPSHOTS).where(SNAPSHOTS.c.profile_id == merged.id).values(profile_id=survivor.id))
+    move_snapshots(session, merged.id, survivor.id)
     for identity in store.identities_of(session, merged.id):
         identity.value = _reencrypt(session, merged.id, survivor.id, identity.value, store.IDENTITY_VALUE) or b""
         identity.profile_id = survivor.id
@@ -329,12 +387,7 @@ def split_profile(
     _move_rows(session, profile.id, split.id, record_ids)
     for new in (split, profile):
         _sync_identities(session, new)
-    session.execute(
-        update(SNAPSHOTS)
-        .where(SNAPSHOTS.c.profile_id == profile.id)
-        .where(SNAPSHOTS.c.identity_id.in_([i.id for i in store.identities_of(session, split.id)]))
-        .values(profile_id=split.id)
-    )
+    move_snapshots(session, profile.id, split.id, identity_ids=[i.id for i in store.identities_of(session, split.id)])
     for a in record_ids:
         for b in remaining:
             session.add(MergeVeto(record_a=a, record_b=b))

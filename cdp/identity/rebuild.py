@@ -19,10 +19,10 @@ from cdp.crypto.envelope import vault
 from cdp.db import utcnow
 from cdp.identity.merge import (
     MERGED,
-    SNAPSHOTS,
     _move_rows,
     _sync_identities,
     merge_profiles,
+    move_snapshots,
     refresh_golden,
 )
 from cdp.identity.models import MatchKey
@@ -70,7 +70,7 @@ def rebuild_identities(
         if old is None or heir is None:
             continue
         _move_rows(session, old_id, heir, None)
-        session.execute(SNAPSHOTS.update().where(SNAPSHOTS.c.profile_id == old_id).values(profile_id=heir))
+        move_snapshots(session, old_id, heir)
         old.merged_into, old.status, old.golden, old.field_provenance = heir, MERGED, b"", {}
         session.execute(delete(MatchKey).where(col(MatchKey.profile_id) == old_id))
         session.execute(delete(ConsentState).where(col(ConsentState.profile_id) == old_id))

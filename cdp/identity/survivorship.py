@@ -5,7 +5,7 @@ rebuilds cannot drift from what the sources said.
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,3 +69,63 @@ def compute_golden(
     if attributes:
         golden["attributes"] = attributes
     return golden, provenance, stage
+
+
+RECTIFICATION = "rectification"
+
+
+@dataclass(frozen=True)
+class PinOutcome:
+    kept: list[str]  # rectified fields that still stand
+    lifted: list[str]  # a source changed the field after the rectification: survivorship decides again
+    conflicts: list[str]  # a source still carries a value the rectification replaced: the correction stands
+
+
+def apply_pins(
+    previous_golden: dict[str, Any],
+    previous_provenance: dict[str, Any],
+    golden: dict[str, Any],
+    provenance: dict[str, Any],
+    observations: Sequence[Observation],
+    digest: Callable[[str, str], str],
+) -> PinOutcome:
+    """Keep rectified fields (GDPR Art. 16) over the sources that were wrong, until one of them changes the field.
+
+    A pin (provenance rule `rectification`) holds the digest of each source's value at the time of the correction.
+    An observation made after the correction whose value differs from its source's pinned digest is a real change
+    and lifts the pin; an older observation, or the same old value synced again, leaves the correction standing.
+    `golden` and `provenance` are updated in place. `digest(field, value)` is a keyed hash.
+    """
+    kept: list[str] = []
+    lifted: list[str] = []
+    conflicts: list[str] = []
+    for name, pin in previous_provenance.items():
+        if not isinstance(pin, dict) or pin.get("rule") != RECTIFICATION or name not in previous_golden:
+            continue
+        pinned_at = dt.datetime.fromisoformat(str(pin["observed_at"]))
+        pinned: dict[str, str] = pin.get("pinned") or {}
+        changed = False
+        for obs in observations:
+            value = _value(obs.payload, name)
+            if value is None or obs.observed_at <= pinned_at:
+                continue
+            if pinned.get(obs.source) != digest(name, value):
+                changed = True
+        if changed:
+            lifted.append(name)
+            continue
+        if golden.get(name) != previous_golden[name]:
+            conflicts.append(name)
+        golden[name] = previous_golden[name]
+        provenance[name] = pin
+        kept.append(name)
+    return PinOutcome(kept, lifted, conflicts)
+
+
+def pin_digests(observations: Sequence[Observation], name: str, digest: Callable[[str, str], str]) -> dict[str, str]:
+    """Each source's latest value of `name`, as digests: what a rectification overrides."""
+    latest: dict[str, Observation] = {}
+    for obs in sorted(observations, key=lambda o: o.observed_at):
+        if _value(obs.payload, name) is not None:
+            latest[obs.source] = obs
+    return {source: digest(name, _value(obs.payload, name) or "") for source, obs in latest.items()}

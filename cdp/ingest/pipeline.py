@@ -35,7 +35,7 @@ from cdp.identity.scoring import MatchFields
 from cdp.identity.survivorship import Observation
 from cdp.ingest.bulk import record_ingested_consent, write_plan
 from cdp.ingest.quality import GateSettings, check_batch, gate_row
-from cdp.ingest.quarantine import quarantine_row
+from cdp.ingest.quarantine import quarantine_row, raw_identifiers
 from cdp.ingest.records import GOLDEN_FIELDS, ContactRecord
 from cdp.ingest.validate import ValidRow, validate_row
 from cdp.profiles import store
@@ -299,6 +299,11 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
     return RecordResult(index, outcome, profile_id=profile.id, warnings=list(row.warnings) or None)
 
 
+def _suppressed_raw(session: Session, source: str, row: object) -> bool:
+    hits = find_suppressions(session, sorted(raw_identifiers(source, row)))
+    return any(h.match_mode == "drop_record" and h.scope == "all_processing" for h in hits)
+
+
 def _suppression_relevant(session: Session, checked: "_Checked") -> bool:
     record, row = checked.row.record, checked.row
     identifiers = [(store.external_kind(record.source), record.external_id)]
@@ -370,6 +375,11 @@ def ingest_batch(
     for index in range(len(rows)):
         checked = checked_rows[index]
         if isinstance(checked, list):
+            if _suppressed_raw(session, source, rows[index]):
+                # An erased person's malformed record is not kept either, not even encrypted in quarantine.
+                append(session, actor=actor, action="ingest.suppressed", resource_type="source", resource_id=source)
+                outcomes[index] = RecordResult(index, "suppressed")
+                continue
             quarantine(index, checked)
 
     # New records (an external id not stored yet, first in this batch) are resolved together in memory and
@@ -384,7 +394,10 @@ def ingest_batch(
         if bidx not in stored and bidx not in seen and _is_notice(c.row.record):
             # About a contact never stored (archived before the first sync, a webhook ahead of the pull): a
             # profile of a bare external id would serve no one. Its events are dropped; consents are kept aside.
-            if c.row.record.consents:
+            if c.row.record.consents and _suppressed_raw(session, source, rows[c.index]):
+                append(session, actor=actor, action="ingest.suppressed", resource_type="source", resource_id=source)
+                outcomes[c.index] = RecordResult(c.index, "suppressed")
+            elif c.row.record.consents:
                 quarantine(c.index, [UNKNOWN_CONTACT])
             else:
                 outcomes[c.index] = RecordResult(c.index, "unchanged")

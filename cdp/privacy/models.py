@@ -25,3 +25,16 @@ class PrivacyRequest(SQLModel, table=True):
     due_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Lifecycle (COMPLIANCE 6.6). Codes and ids only: the subject's identifiers, notes and corrected values are in
+    # `subject_ref`, encrypted under the person's data key.
+    jurisdiction: str = Field(default="EU", max_length=16)
+    ack_by: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)  # CCPA: 10 business days
+    max_due_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)  # latest an extension may reach
+    extended_to: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    extension_reason: str | None = Field(default=None, max_length=200)
+    extension_notified_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rejection_reason: str | None = Field(default=None, max_length=64)  # a DPV justification code
+    approvals: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # API key ids
+    history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The access bundle (zip), encrypted under the person's data key: erasing the person shreds it too.
+    export: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

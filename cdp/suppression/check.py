@@ -1,5 +1,6 @@
 """Is an identifier suppressed? Checked against every active suppression key version."""
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import tuple_
@@ -59,6 +60,7 @@ def add_suppression(
     reason: str,
     match_mode: str = "drop_record",
     scope: str = "all_processing",
+    request_id: uuid.UUID | None = None,
 ) -> Suppression:
     v = vault(session)
     version = v.keyring.suppression_version
@@ -72,6 +74,22 @@ def add_suppression(
         )
     ).first()
     if existing is not None:
+        stronger = (existing.match_mode != "drop_record" and match_mode == "drop_record") or (
+            existing.scope != "all_processing" and scope == "all_processing"
+        )
+        if existing.lifted_at is not None or stronger:
+            # A new request re-suppresses a lifted identifier; an erasure widens an objection's entry.
+            if existing.lifted_at is not None:
+                existing.match_mode, existing.scope = match_mode, scope
+            if existing.match_mode != "drop_record":
+                existing.match_mode = match_mode
+            if existing.scope != "all_processing":
+                existing.scope = scope
+            existing.lifted_at, existing.lifted_by, existing.lift_reason = None, None, None
+            existing.reason, existing.request_id = reason, request_id
+            compliance.add(existing)
+            compliance.flush()
+            session.info[_EMPTY_FLAG] = False
         return existing
     entry = Suppression(
         key_version=version,
@@ -80,6 +98,7 @@ def add_suppression(
         reason=reason,
         match_mode=match_mode,
         scope=scope,
+        request_id=request_id,
     )
     compliance.add(entry)
     compliance.flush()

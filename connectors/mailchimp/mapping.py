@@ -65,6 +65,8 @@ def _external_id(member_id: str | None, email: str) -> str:
 
 
 def map_webhook(raw_body: bytes, event_map: EventMap) -> list[dict[str, Any]]:
+    if not raw_body.strip():
+        return []  # Mailchimp's URL check can be an empty POST: nothing to record, and it must get a 2xx
     top, data = parse_form(raw_body)
     kind = top.get("type")
     if not kind:

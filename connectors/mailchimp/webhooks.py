@@ -16,6 +16,8 @@ SECRET_PARAM = "secret"
 
 class MailchimpWebhook:
     name = "mailchimp"
+    validates_with_get = True
+    """Mailchimp checks a new webhook URL with a GET (older docs) or an empty POST (newer guides): both get 200."""
 
     def __init__(self, event_map: EventMap | None = None) -> None:
         self.event_map = event_map or EventMap()

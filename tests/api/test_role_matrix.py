@@ -4,6 +4,7 @@ The table below is the access design; `test_every_route_is_in_the_matrix` fails 
 without a row here, so no endpoint can skip the matrix.
 """
 
+import dataclasses
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from cdp.audiences.definitions import create_audience
 from cdp.audit.log import SYSTEM
 from cdp.auth.keys import authenticate, create_key, revoke_key
 from cdp.connectors import ConnectorConfig, Cursor, Page, register
@@ -20,6 +22,7 @@ from cdp.connectors.http import HttpClient, make_client
 from cdp.consent.models import ConsentEvent
 from cdp.db import unit_of_work
 from cdp.policies import ROLES as POLICY_ROLES
+from cdp.privacy.requests import submit_request
 from cdp.profiles.models import SourceRecord
 from cdp.retention.holds import place_hold
 from tests.api.helpers import GRANTED_EMAIL_MARKETING, assert_problem, audit_entries, iter_routes
@@ -37,6 +40,7 @@ class Endpoint:
     url: str  # concrete URL; `{profile_id}` is the seeded profile
     body: Callable[[], Any] | None = None
     check: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = field(default=None, compare=False)
+    content_type: str = "application/json"
 
     @property
     def id(self) -> str:
@@ -74,7 +78,7 @@ register(EmptyPull())
 
 def _check_connectors(role: str, body: Any, seeded: dict[str, Any]) -> None:
     names = {c["name"]: c["kinds"] for c in body}
-    assert names["sendgrid"] == ["webhook"] and names[EmptyPull.name] == ["pull"]
+    assert names["sendgrid"] == ["webhook", "destination"] and names[EmptyPull.name] == ["pull"]
 
 
 def _check_sync(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
@@ -149,6 +153,56 @@ def _check_hold(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None
 
 def _check_release(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert body["profile_id"] == seeded["held_profile_id"] and body["released_at"] is not None
+
+
+def _check_audiences(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert [a["id"] for a in body["data"]] == [seeded["audience_id"]] and body["next_cursor"] is None
+
+
+def _check_audience_created(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert (body["name"], body["purpose"], body["destination"]) == ("matrix-new", "email_marketing", "sendgrid")
+
+
+def _check_audience(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["id"] == seeded["audience_id"] and body["member_count"] == 1
+
+
+def _check_audience_members(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert [(m["profile_id"], m["value"]) for m in body["data"]] == [(seeded["profile_id"], SEED_EMAIL)]
+
+
+def _check_audience_sync(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert (body["dry_run"], body["to_add"], body["added"]) == (True, 1, 0)
+def _check_privacy_created(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert (body["type"], body["status"], body["profile_ids"]) == ("access", "completed", [seeded["profile_id"]])
+
+
+def _check_privacy_list(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert seeded["approval_request_id"] in {r["id"] for r in body["data"]}
+
+
+def _check_privacy_read(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["id"] == seeded["access_request_id"] and body["has_export"] is True
+
+
+def _check_privacy_approved(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["id"] == seeded["approval_request_id"] and body["status"] == "completed"
+
+
+def _check_privacy_extended(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["extended_to"] is not None and body["extended_to"] == body["max_due_at"]
+
+
+def _check_privacy_lifted(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert body["id"] == seeded["restriction_request_id"] and body["result"]["lifted_by"]
+
+
+def _check_privacy_metrics(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
+    assert {t["type"] for t in body["types"]} >= {"access", "restriction"}
+
+
+def _check_privacy_export(role: str, resp: Any, seeded: dict[str, Any]) -> None:
+    assert resp.content[:2] == b"PK", "a zip archive"
 
 
 PROTECTED = (
@@ -278,14 +332,108 @@ PROTECTED = (
         "/v1/profiles/{held_profile_id}/legal-hold",
         check=_check_release,
     ),
+    Endpoint("GET", "/v1/audiences", frozenset({"marketing"}), "/v1/audiences", check=_check_audiences),
+    Endpoint(
+        "POST",
+        "/v1/audiences",
+        frozenset({"marketing"}),
+        "/v1/audiences",
+        body=lambda: {"name": "matrix-new", "purpose": "email_marketing", "destination": "sendgrid"},
+        check=_check_audience_created,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/audiences/{audience_id}",
+        frozenset({"marketing"}),
+        "/v1/audiences/{audience_id}",
+        check=_check_audience,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/audiences/{audience_id}/members",
+        frozenset({"marketing"}),
+        "/v1/audiences/{audience_id}/members",
+        check=_check_audience_members,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/audiences/{audience_id}/sync",
+        frozenset({"marketing"}),
+        "/v1/audiences/{audience_id}/sync?dry_run=true",
+        check=_check_audience_sync,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/privacy-requests",
+        frozenset({"compliance"}),
+        "/v1/privacy-requests",
+        body=lambda: {"type": "access", "subject": {"email": SEED_EMAIL}},
+        check=_check_privacy_created,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/privacy-requests",
+        frozenset({"compliance"}),
+        "/v1/privacy-requests",
+        check=_check_privacy_list,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/privacy-requests/metrics",
+        frozenset({"compliance"}),
+        "/v1/privacy-requests/metrics",
+        check=_check_privacy_metrics,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/privacy-requests/{request_id}",
+        frozenset({"compliance"}),
+        "/v1/privacy-requests/{access_request_id}",
+        check=_check_privacy_read,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/privacy-requests/{request_id}/approve",
+        frozenset({"compliance"}),
+        "/v1/privacy-requests/{approval_request_id}/approve",
+        check=_check_privacy_approved,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/privacy-requests/{request_id}/extend",
+        frozenset({"compliance"}),
+        "/v1/privacy-requests/{approval_request_id}/extend",
+        body=lambda: {"reason": "complex request: many sources"},
+        check=_check_privacy_extended,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/privacy-requests/{request_id}/lift",
+        frozenset({"compliance"}),
+        "/v1/privacy-requests/{restriction_request_id}/lift",
+        body=lambda: {"subject_informed_at": "2026-01-01T00:00:00Z"},
+        check=_check_privacy_lifted,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/privacy-requests/{request_id}/export",
+        frozenset({"compliance"}),
+        "/v1/privacy-requests/{access_request_id}/export",
+        check=_check_privacy_export,
+        content_type="application/zip",
+    ),
 )
 # Public: no key needed, and any key (or a bad one) is ignored.
 PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect")
 # Signature-authenticated: no API key; the tool's own signature over the raw body (tests/api/test_webhooks.py).
-SIGNED = (("POST", "/v1/webhooks/{connector}"),)
+SIGNED = (("POST", "/v1/webhooks/{connector}"), ("GET", "/v1/webhooks/{connector}"))
 # Public browser form posts: no key; the form definition in policies/forms.yaml decides (tests/api/test_forms.py).
 FORMS = (("POST", "/v1/forms/{form_id}"),)
-MATRIX = {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC} | set(SIGNED) | set(FORMS)
+# RFC 8058 one-click unsubscribe: no key; a signed opaque token in the URL (tests/unit/audiences/test_api.py).
+UNSUBSCRIBE = (("POST", "/v1/unsubscribe/{token}"),)
+MATRIX = (
+    {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC} | set(SIGNED) | set(FORMS) | set(UNSUBSCRIBE)
+)
 
 
 @pytest.fixture
@@ -308,7 +456,13 @@ def seeded(client: Any, api_keys: dict[str, dict[str, str]], runtime: Any) -> di
         place_hold(s, uuid.UUID(held_profile_id), reason="case 2026-01", actor=SYSTEM)
         profile_id = uuid.UUID(resp.json()["results"][0]["profile_id"])
         record_id = s.scalars(select(ConsentEvent.record_id).where(ConsentEvent.profile_id == profile_id)).one()
+        audience_id = create_audience(
+            s, name="matrix", purpose="email_marketing", destination="mailchimp", definition={}, actor=SYSTEM
+        ).id
+    privacy = _seed_privacy_requests(client, api_keys, runtime, uuid.UUID(resp.json()["results"][0]["profile_id"]))
     return {
+        **privacy,
+        "audience_id": str(audience_id),
         "held_profile_id": held_profile_id,
         "profile_id": resp.json()["results"][0]["profile_id"],
         "other_profile_id": resp.json()["results"][1]["profile_id"],
@@ -316,6 +470,32 @@ def seeded(client: Any, api_keys: dict[str, dict[str, str]], runtime: Any) -> di
         "split_record_id": str(split_record_id),
         "record_id": str(record_id),
     }
+
+
+def _seed_privacy_requests(client: Any, api_keys: Any, runtime: Any, profile_id: uuid.UUID) -> dict[str, str]:
+    """A completed access request (with its bundle), an access request awaiting a second approver (filed by the
+    system under a policy that asks for one), and a completed restriction of a profile of its own."""
+    resp = client.post("/v1/ingest/crm", json=[contact_row()], headers=api_keys["connector"])
+    restricted = uuid.UUID(resp.json()["results"][0]["profile_id"])
+    four_eyes = dataclasses.replace(
+        runtime.policies, requests=dataclasses.replace(runtime.policies.requests, approval_required=("access",))
+    )
+    with unit_of_work(runtime.stores) as s:
+        access = submit_request(
+            s, type="access", subject={"profile_id": str(profile_id)}, actor=SYSTEM, policies=runtime.policies
+        )
+        waiting = submit_request(
+            s, type="access", subject={"profile_id": str(profile_id)}, actor=SYSTEM, policies=four_eyes
+        )
+        restriction = submit_request(
+            s, type="restriction", subject={"profile_id": str(restricted)}, actor=SYSTEM, policies=runtime.policies
+        )
+        assert (access.status, waiting.status, restriction.status) == ("completed", "awaiting_approval", "completed")
+        return {
+            "access_request_id": str(access.id),
+            "approval_request_id": str(waiting.id),
+            "restriction_request_id": str(restriction.id),
+        }
 
 
 def _call(client: Any, endpoint: Endpoint, headers: dict[str, str], seeded: dict[str, Any]) -> Any:
@@ -372,9 +552,9 @@ def test_role_gets_success_or_audited_403(
 
     if role in endpoint.allowed:
         assert 200 <= resp.status_code < 300, (resp.status_code, resp.text)
-        assert resp.headers["content-type"].startswith("application/json")
+        assert resp.headers["content-type"].startswith(endpoint.content_type)
         if endpoint.check is not None:
-            endpoint.check(role, resp.json(), seeded)
+            endpoint.check(role, resp.json() if endpoint.content_type == "application/json" else resp, seeded)
         assert len(denied) == denied_before
         return
 

@@ -60,6 +60,28 @@ def connector_actor(name: str) -> Actor:
     return Actor(f"connector:{name}", "connector")
 
 
+class WebhookValidated(BaseModel):
+    connector: str
+
+
+@router.get("/{connector}", response_model=WebhookValidated)
+def validate_webhook(
+    request: Request,
+    runtime: RuntimeDep,
+    connector: ConnectorName,
+    now: Annotated[dt.datetime, Depends(webhook_now)],
+) -> WebhookValidated:
+    """Answer a tool's check of the webhook URL (Mailchimp sends a GET before it saves a webhook): 200 when
+    the URL's credential is right; nothing is read or stored. Only for tools whose credential is in the URL."""
+    source = get_webhook_source(connector)
+    if source is None or not getattr(source, "validates_with_get", False):
+        raise NotFound(f"no webhook connector named {connector!r} answers a GET", connector=connector)
+    source.verify(
+        request.headers, b"", now, secret=connector_secret(runtime.settings, connector), query=request.query_params
+    )
+    return WebhookValidated(connector=connector)
+
+
 @router.post("/{connector}", response_model=WebhookResponse)
 def receive_webhook(
     request: Request,

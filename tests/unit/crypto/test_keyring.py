@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from cdp.audit.log import SYSTEM
 from cdp.crypto.keyring import (
     add_master_key,
+    create_key_file,
     keyring_from_env,
     keyring_from_file,
     load_keyring,
@@ -53,6 +55,27 @@ def test_second_load_reads_the_same_keys_without_creating_a_file(tmp_path):
 
     assert created is False
     assert second == first
+
+
+def test_creating_a_key_file_never_overwrites_one_that_appeared_meanwhile(tmp_path):
+    path = tmp_path / "cdp.keys.json"
+    assert create_key_file(path) is True
+    before = path.read_bytes()
+
+    assert create_key_file(path) is False
+
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["cdp.keys.json"]  # no temp file left behind
+
+
+def test_processes_starting_at_once_all_load_the_same_keyring(tmp_path):
+    path = tmp_path / "cdp.keys.json"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        loaded = list(pool.map(lambda _: _load(path), range(16)))
+
+    keyrings = [k for k, _ in loaded]
+    assert all(k == keyrings[0] for k in keyrings)
+    assert sum(created for _, created in loaded) == 1
 
 
 def test_created_key_file_holds_full_length_random_keys(tmp_path):
