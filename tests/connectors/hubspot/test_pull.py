@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from cdp.audit.log import Actor
-from cdp.connectors import ConnectorConfig
+from cdp.connectors import ConnectorConfig, ConnectorNotConfigured
 from cdp.connectors.http import ConnectorFailed, HttpClient, RetryPolicy, Throttled
 from cdp.connectors.sync import SyncReport, run_pull
 from cdp.consent.models import ConsentEvent
@@ -312,3 +312,8 @@ def test_a_spent_burst_budget_on_a_success_paces_the_next_request(stores: Stores
     hubspot.rate_headers = {"X-HubSpot-RateLimit-Secondly-Remaining": "0", "X-HubSpot-RateLimit-Remaining": "40"}
     sync(stores, hubspot, full=True)
     assert hubspot.sleeps and set(hubspot.sleeps) == {1.0}
+
+
+def test_a_bad_setting_is_named_not_a_traceback(stores: Stores, hubspot: FakeHubSpot) -> None:
+    with pytest.raises(ConnectorNotConfigured, match="page_size"):
+        sync(stores, hubspot, page_size="lots")
