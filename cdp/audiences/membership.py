@@ -122,6 +122,11 @@ def read_contacts(session: Session, found: list[Candidate]) -> list[Contact]:
     """Decrypt the members' contact points and names, and drop any contact point on the suppression list."""
     if not found:
         return []
+    with session.no_autoflush:  # reads only: one flush per contact would dominate a large audience
+        return _read_contacts(session, found)
+
+
+def _read_contacts(session: Session, found: list[Candidate]) -> list[Contact]:
     v = vault(session)
     v.load_keys({c.profile_id for c in found})
     identities = {

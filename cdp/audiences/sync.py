@@ -278,6 +278,21 @@ def _push_upserts(
     result = destination.upsert(http, config, [m for _, m in pairs])
     done = set(result.done)
     now = utcnow()
+    with session.no_autoflush:
+        _record_pushed(session, audience, destination.name, pairs, done, snapshot, now, report)
+    _count_failures(report, result.failed)
+
+
+def _record_pushed(
+    session: Session,
+    audience: Audience,
+    destination: str,
+    pairs: list[tuple[Contact, Member]],
+    done: set[str],
+    snapshot: dict[uuid.UUID, AudienceMembershipSnapshot],
+    now: dt.datetime,
+    report: SyncReport,
+) -> None:
     for contact, member in pairs:
         if member.ref not in done:
             continue
@@ -286,7 +301,7 @@ def _push_upserts(
         if row is None:
             row = AudienceMembershipSnapshot(
                 audience_id=audience.id,
-                destination=destination.name,
+                destination=destination,
                 profile_id=c.profile_id,
                 identity_id=c.identity_id,
             )
@@ -295,10 +310,9 @@ def _push_upserts(
             report.updated += 1
         row.profile_id = c.profile_id
         row.member_ref = seal_ref(session, c.profile_id, member.ref)
-        row.checksum = checksum(session, member, destination.name)
+        row.checksum = checksum(session, member, destination)
         row.synced_at = now
         session.add(row)
-    _count_failures(report, result.failed)
 
 
 def _default_client(destination: Destination, config: ConnectorConfig) -> HttpClient:

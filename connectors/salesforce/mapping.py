@@ -55,8 +55,11 @@ BOOLEAN_FIELDS = frozenset(
 GOLDEN = frozenset({"email", "phone", "first_name", "last_name", "company", "job_title", "country", "city"})
 
 # Individual flag -> (option key, default "purpose[:channel]" list)
+# Don't Market's targets are alternatives: the ledger fans one direct-marketing objection out to every
+# direct-marketing purpose and contact point, so the first target the record has a contact point for is enough.
+ALTERNATIVE_TARGETS = frozenset({"HasOptedOutSolicit"})
 OBJECTION_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "HasOptedOutSolicit": ("dont_market_purposes", ("email_marketing:email",)),
+    "HasOptedOutSolicit": ("dont_market_purposes", ("email_marketing:email", "sms_marketing:phone")),
     "HasOptedOutProfiling": ("dont_profile_purposes", ("profiling:any",)),
     "HasOptedOutTracking": ("dont_track_purposes", ("analytics:any",)),
     "HasOptedOutGeoTracking": ("dont_geo_track_purposes", ()),
@@ -202,7 +205,8 @@ def map_person(sobject: str, row: Mapping[str, Any], options: Options) -> dict[s
     attributes: dict[str, Any] = {"salesforce_object": sobject}
     if sobject == "Lead":
         record["company"] = row.get("Company") or None
-        record["lifecycle_stage"] = "lead"
+        if not row.get("IsConverted"):
+            record["lifecycle_stage"] = "lead"  # a converted lead's person is now a Contact: no stage from it
         for key, name in (("Status", "lead_status"), ("LeadSource", "lead_source")):
             if row.get(key):
                 attributes[f"salesforce_{name}"] = row[key]
@@ -274,6 +278,8 @@ def individual_consents(
                         "external_id": f"{SOURCE}:{individual_id}:{flag}:{purpose}:{stamp}",
                     }
                 )
+                if flag in ALTERNATIVE_TARGETS:
+                    break
     return out
 
 

@@ -26,6 +26,7 @@ import copy
 import csv
 import datetime as dt
 import io
+import itertools
 import logging
 import re
 import time
@@ -445,7 +446,18 @@ class SalesforcePull:
     ) -> Iterator[tuple[Rows, bool]]:
         where = _where(state["marks"].get(sobject), state["run"]["until"])
         soql = f"SELECT {', '.join(fields)} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"
-        for rows, done in self._rest(http, opts, soql, all_rows=False):
+        pages = self._rest(http, opts, soql, all_rows=False)
+        try:
+            first = next(pages)
+        except ConnectorRejected as exc:
+            if exc.code != "INVALID_TYPE":
+                raise
+            # The org lacks the object (Data Protection and Privacy off, API version too old): skip this step
+            # rather than fail every sync after its Contacts and Leads; `privacy_objects: false` silences it.
+            log.warning("salesforce.object_unavailable", extra={"object": sobject})
+            yield [], True
+            return
+        for rows, done in itertools.chain([first], pages):
             _advance(state["marks"], sobject, rows)
             yield rows, done
 

@@ -173,6 +173,8 @@ def _check_audience_members(role: str, body: dict[str, Any], seeded: dict[str, A
 
 def _check_audience_sync(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert (body["dry_run"], body["to_add"], body["added"]) == (True, 1, 0)
+
+
 def _check_privacy_created(role: str, body: dict[str, Any], seeded: dict[str, Any]) -> None:
     assert (body["type"], body["status"], body["profile_ids"]) == ("access", "completed", [seeded["profile_id"]])
 
@@ -429,7 +431,7 @@ PUBLIC = ("/healthz", "/readyz", "/problems", "/docs", "/openapi.json", "/redoc"
 SIGNED = (("POST", "/v1/webhooks/{connector}"), ("GET", "/v1/webhooks/{connector}"))
 # Public browser form posts: no key; the form definition in policies/forms.yaml decides (tests/api/test_forms.py).
 FORMS = (("POST", "/v1/forms/{form_id}"),)
-# RFC 8058 one-click unsubscribe: no key; a signed opaque token in the URL (tests/unit/audiences/test_api.py).
+# RFC 8058 one-click unsubscribe: no key; a signed opaque token in the URL (tests/api/test_audiences.py).
 UNSUBSCRIBE = (("POST", "/v1/unsubscribe/{token}"),)
 MATRIX = (
     {(e.method, e.path) for e in PROTECTED} | {("GET", p) for p in PUBLIC} | set(SIGNED) | set(FORMS) | set(UNSUBSCRIBE)

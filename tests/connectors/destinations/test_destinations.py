@@ -240,3 +240,23 @@ def test_csv_file_holds_the_current_members_privately(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["newsletter.csv"]
     assert json.dumps(rows)  # plain strings only
+
+
+def test_mailchimp_treats_a_bare_403_as_a_throttle_but_a_problem_403_as_a_refusal(httpserver):
+    from cdp.connectors.http import ConnectorRejected
+    from connectors.mailchimp.destination import mailchimp_throttle
+
+    fake = FakeMailchimp().install(httpserver)
+    dest = get_destination("mailchimp")
+    config = ConnectorConfig("mailchimp", {"list_id": LIST_ID})
+    fake.script.append((403, {}, None))  # bare: an empty JSON object, no problem title
+    ok = dest.upsert(client(httpserver.url_for("/3.0/"), [], throttle=mailchimp_throttle), config,
+                     [with_ref(dest, member("ada@example.com"))])  # fmt: skip
+    assert ok.done == [subscriber_hash("ada@example.com")]
+
+    problem = {"type": "x", "title": "Forbidden", "status": 403, "detail": "no access", "instance": "i"}
+    fake.fail_next(403, body=problem)
+    with pytest.raises(ConnectorRejected) as caught:
+        dest.upsert(client(httpserver.url_for("/3.0/"), [], throttle=mailchimp_throttle), config,
+                    [with_ref(dest, member("bob@example.com"))])  # fmt: skip
+    assert caught.value.status == 403

@@ -58,6 +58,10 @@ class Malformed(Exception):
     pass
 
 
+class InvalidType(Exception):
+    pass
+
+
 @dataclass
 class Job:
     id: str
@@ -183,6 +187,8 @@ class FakeSalesforce:
                 self._route(handler, method, raw)
             except Malformed as exc:
                 self._send(handler, 400, [{"message": str(exc), "errorCode": "MALFORMED_QUERY"}])
+            except InvalidType as exc:
+                self._send(handler, 400, [{"message": str(exc), "errorCode": "INVALID_TYPE"}])
 
     def _route(self, handler: BaseHTTPRequestHandler, method: str, raw: bytes) -> None:
         url = urlsplit(handler.path)
@@ -231,6 +237,8 @@ class FakeSalesforce:
         if not match:
             raise Malformed("unexpected query shape")
         sobject, fields = match["obj"], [f.strip() for f in match["fields"].split(",")]
+        if sobject not in self.data:
+            raise InvalidType(f"sObject type '{sobject}' is not supported.")
         rows = [r for r in self.data[sobject] if all_rows or not r.get("IsDeleted")]
         for condition in _split_and(match["where"] or ""):
             if m := KEYSET.match(condition):

@@ -86,6 +86,7 @@ def test_lead_is_a_lead_with_its_company_and_a_conversion_links_the_contact() ->
         )
     )
     assert converted["attributes"]["salesforce_converted_contact_id"] == "003gL00000AbCdGQAV"
+    assert "lifecycle_stage" not in converted
     assert [e["type"] for e in converted["events"]] == ["crm_lead_converted"]
 
 
@@ -124,8 +125,20 @@ def test_individual_flags_become_objections_and_signals() -> None:
         ("erasure", "003gL00000AbCdEQAV", "Individual:0PKgL000000AbCdWAK:ShouldForget"),
         ("restriction", "003gL00000AbCdEQAV", "Individual:0PKgL000000AbCdWAK:HasOptedOutProcessing"),
     ]
-    dont_market = m.individual_consents({**individual, "HasOptedOutSolicit": True}, ada, Options())
-    assert ("email_marketing", "objected", "email") in [(c["purpose"], c["status"], c["channel"]) for c in dont_market]
+    dont_market = {
+        **individual,
+        "HasOptedOutProfiling": False,
+        "HasOptedOutTracking": False,
+        "HasOptedOutSolicit": True,
+    }
+    # One objection is enough (the ledger fans it out): on the email when there is one, else on the phone.
+    assert [(c["purpose"], c["channel"]) for c in m.individual_consents(dont_market, ada, Options())] == [
+        ("email_marketing", "email")
+    ]
+    phone_only = {**ada, "email": None}
+    assert [(c["purpose"], c["channel"]) for c in m.individual_consents(dont_market, phone_only, Options())] == [
+        ("sms_marketing", "phone")
+    ]
 
 
 def test_contact_point_type_consent_keeps_its_capture_proof() -> None:

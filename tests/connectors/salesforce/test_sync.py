@@ -373,3 +373,28 @@ def test_consent_through_one_email_contact_point_lands_on_that_address(stores: S
         ).all()
         assert [e.purpose for e in withdrawn] == ["email_marketing"]
     assert any("FROM ContactPointEmail WHERE Id IN ('9PEgL000000AbCdQAA')" in p for p in fake.paths())
+
+
+def test_an_org_without_the_privacy_objects_still_syncs_its_people(stores: Stores, fake: FakeSalesforce) -> None:
+    for name in ("Individual", "ContactPointTypeConsent", "ContactPointConsent"):
+        del fake.data[name]
+    report = sync(stores, fake)
+    assert report.status == "completed" and report.counts["created"] == 5
+    assert "run" not in state(stores).cursor
+
+
+def test_a_purged_delete_log_is_reported_and_the_watermark_moves_on(
+    stores: Stores, fake: FakeSalesforce, caplog: pytest.LogCaptureFixture
+) -> None:
+    sync(stores, fake)
+    fake.earliest_deleted = "2026-11-25T00:00:00.000+0000"  # later than the watermark below: deletes were purged
+    set_cursor(stores, deleted={"Contact": "2026-11-19T00:00:00Z", "Lead": "2026-11-19T00:00:00Z"})
+    fake.fail("/sobjects/Lead/deleted/", 400, [{"message": "bad start", "errorCode": "INVALID_REPLICATION_DATE"}])
+    with caplog.at_level("WARNING", logger="connectors.salesforce.source"):
+        report = sync(stores, fake)
+    assert report.status == "completed"
+    gaps = [r for r in caplog.records if r.getMessage() == "salesforce.deleted_log_gap"]
+    assert sorted(getattr(r, "object", "") for r in gaps) == ["Contact", "Lead"]
+    assert all("@" not in r.getMessage() for r in caplog.records)
+    watermarks = state(stores).cursor["deleted"]
+    assert watermarks["Contact"] != "2026-11-19T00:00:00Z" and watermarks["Lead"] != "2026-11-19T00:00:00Z"
