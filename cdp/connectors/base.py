@@ -115,7 +115,8 @@ class Page:
     """One page of a pull: ContactRecord-shaped dicts, privacy signals, and the cursor to resume *after* it.
 
     A record deleted or archived at the source arrives as a record with only its `external_id` and a
-    `crm_deleted` event (the source link is marked, nothing is erased).
+    `crm_deleted` event (the source link is marked, nothing is erased). Such a notice (no contact data) adds its
+    events to the stored contact and keeps the stored view; about a contact never stored it is dropped.
     """
 
     records: list[dict[str, Any]]

@@ -251,6 +251,7 @@ def make_client(
     auth: httpx.Auth | tuple[str, str] | None = None,
     throttle: Throttle = default_throttle,
     max_connections: int = 10,
+    transport: httpx.BaseTransport | None = None,
 ) -> HttpClient:
     """A client from a connector's settings: `base_url`, and optionally `retry_attempts`,
     `retry_base_seconds`, `retry_cap_seconds`, `max_wait_seconds`, `timeout_seconds`."""
@@ -271,4 +272,5 @@ def make_client(
         policy=policy,
         timeout=float(config.get("timeout_seconds", 30.0)),
         max_connections=max_connections,
+        transport=transport,
     )

@@ -289,9 +289,10 @@ def record_ingested_consent(
     actor: str,
     dedup_id: str,
     source_record_id: uuid.UUID,
-) -> None:
-    """One `consents[]` entry of a record into the ledger (the row was checked against the catalog already)."""
-    record_consent(
+) -> bool:
+    """One `consents[]` entry of a record into the ledger (the row was checked against the catalog already);
+    False when the ledger already held it."""
+    return record_consent(
         session,
         profile_id=profile_id,
         identity_id=identity_id,
@@ -314,4 +315,4 @@ def record_ingested_consent(
         proof=consent.proof.model_dump(exclude_none=True) if consent.proof else None,
         dedup_id=dedup_id,
         source_record_id=source_record_id,
-    )
+    ) is not None

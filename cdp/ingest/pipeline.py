@@ -145,7 +145,7 @@ def _store_history(
         )
     for consent in record.consents:
         identity = identities.get(consent.channel)
-        record_ingested_consent(
+        added += record_ingested_consent(
             session,
             consent,
             profile_id=profile.id,
@@ -155,7 +155,7 @@ def _store_history(
             dedup_id=consent.dedup_id(identity.blind_index if identity else None),
             source_record_id=source_record_id,
         )
-    return added + len(record.consents)
+    return added
 
 
 def carries_contact_data(record: ContactRecord) -> bool:
@@ -166,9 +166,29 @@ def carries_contact_data(record: ContactRecord) -> bool:
     )
 
 
+UNKNOWN_CONTACT = {
+    "field": "external_id",
+    "type": "unknown_contact",
+    "message": "consents without contact data, about a contact this source has not sent yet",
+}
+
+
 def _is_notice(record: ContactRecord) -> bool:
-    """A record that only reports events about a contact (no contact data, no consents)."""
-    return not carries_contact_data(record) and not record.consents
+    """A record that only reports events or consents about a contact the source holds (no contact data)."""
+    return not carries_contact_data(record)
+
+
+def _stored_contact_points(session: Session, profile: Profile, payload: dict[str, Any]) -> dict[str, Identity]:
+    """The email and phone identities of a source record's stored view: what a notice's consents cover."""
+    if not payload:
+        return {}
+    v = vault(session)
+    wanted = {
+        (kind, v.blind_index(kind, value))
+        for kind, value, _trust in record_identities(payload, str(payload.get("source", "")))
+        if kind in (EMAIL, PHONE)
+    }
+    return {i.kind: i for i in store.identities_of(session, profile.id) if (i.kind, i.blind_index) in wanted}
 
 
 def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.datetime) -> RecordResult:
@@ -200,7 +220,11 @@ def _ingest_valid(session: Session, checked: "_Checked", actor: Actor, now: dt.d
         # A notice about a known contact (a webhook event naming only its id, a deletion at the source): its
         # events and consents are added; the source's last full view of the contact is kept, not blanked.
         profile = _live(session, existing.profile_id)
-        added = _store_history(session, profile, row, {}, existing.id, actor)
+        identities = _stored_contact_points(session, profile, store.source_payload(session, existing))
+        # A consent covers a contact point; one whose channel the stored view lacks has nothing to cover.
+        covered = [c for c in record.consents if c.channel == "any" or c.channel in identities]
+        row = ValidRow(record.model_copy(update={"consents": covered}), row.email, row.phone, row.warnings)
+        added = _store_history(session, profile, row, identities, existing.id, actor)
         return RecordResult(index, "updated" if added else "unchanged", profile_id=profile.id)
 
     outcome: Outcome
@@ -334,25 +358,29 @@ def ingest_batch(
         ],
     )
     outcomes: dict[int, RecordResult] = {}
-    for index, row in enumerate(rows):
+
+    def quarantine(index: int, reasons: list[dict[str, Any]]) -> None:
+        with session.begin_nested():
+            entry = quarantine_row(session, source=source, row=rows[index], reasons=reasons)
+            append(
+                session,
+                actor=actor,
+                action="quarantine.created",
+                resource_type="quarantine",
+                resource_id=entry.id,
+                details={"source": source, "reasons": [r["type"] for r in reasons]},
+            )
+        outcomes[index] = RecordResult(index, "quarantined", quarantine_id=entry.id, reasons=reasons)
+
+    for index in range(len(rows)):
         checked = checked_rows[index]
         if isinstance(checked, list):
-            if _suppressed_raw(session, source, row):
+            if _suppressed_raw(session, source, rows[index]):
                 # An erased person's malformed record is not kept either, not even encrypted in quarantine.
                 append(session, actor=actor, action="ingest.suppressed", resource_type="source", resource_id=source)
                 outcomes[index] = RecordResult(index, "suppressed")
                 continue
-            with session.begin_nested():
-                entry = quarantine_row(session, source=source, row=row, reasons=checked)
-                append(
-                    session,
-                    actor=actor,
-                    action="quarantine.created",
-                    resource_type="quarantine",
-                    resource_id=entry.id,
-                    details={"source": source, "reasons": [r["type"] for r in checked]},
-                )
-            outcomes[index] = RecordResult(index, "quarantined", quarantine_id=entry.id, reasons=checked)
+            quarantine(index, checked)
 
     # New records (an external id not stored yet, first in this batch) are resolved together in memory and
     # written set-based; updates, repeats within the batch and suppression hits go record by record.
@@ -364,9 +392,15 @@ def ingest_batch(
     for c in valid:
         bidx = external[c.index]
         if bidx not in stored and bidx not in seen and _is_notice(c.row.record):
-            # Events about a contact never stored (archived before the first sync, a webhook ahead of the
-            # pull): nothing to attach them to, and a profile of a bare external id would serve no one.
-            outcomes[c.index] = RecordResult(c.index, "unchanged")
+            # About a contact never stored (archived before the first sync, a webhook ahead of the pull): a
+            # profile of a bare external id would serve no one. Its events are dropped; consents are kept aside.
+            if c.row.record.consents and _suppressed_raw(session, source, rows[c.index]):
+                append(session, actor=actor, action="ingest.suppressed", resource_type="source", resource_id=source)
+                outcomes[c.index] = RecordResult(c.index, "suppressed")
+            elif c.row.record.consents:
+                quarantine(c.index, [UNKNOWN_CONTACT])
+            else:
+                outcomes[c.index] = RecordResult(c.index, "unchanged")
             continue
         if bidx in stored or bidx in seen or _suppression_relevant(session, c):
             slow.append(c)

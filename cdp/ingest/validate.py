@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from cdp.consent.catalog import check_consent
 from cdp.consent.errors import InvalidConsent
 from cdp.identity.normalize import NormalizationError, normalize_email, normalize_phone
-from cdp.ingest.records import ContactRecord
+from cdp.ingest.records import GOLDEN_FIELDS, ContactRecord
 from cdp.policies import Purpose
 
 Reason = dict[str, Any]
@@ -119,9 +119,14 @@ def validate_row(source: str, row: object, *, purposes: Mapping[str, Purpose] | 
     if unusable and not (email or phone):
         # Every contact point given is unusable: keep the row aside rather than store a contact we cannot reach.
         reasons.extend(unusable)
+    # A notice (no contact data: events or consents about a contact its source already sent) covers the contact
+    # points stored for that record; ingestion drops the consents it cannot attach.
+    notice = not any(getattr(record, name) is not None for name in GOLDEN_FIELDS) and not (
+        record.lifecycle_stage or record.attributes
+    )
     for i, consent in enumerate(record.consents):
         for channel, value in (("email", email), ("phone", phone)):
-            if consent.channel == channel and not value:
+            if consent.channel == channel and not value and not notice:
                 reasons.append(
                     {
                         "field": f"consents.{i}.channel",

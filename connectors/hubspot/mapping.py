@@ -154,21 +154,22 @@ def map_contact(contact: Mapping[str, Any], cmap: ContactMap) -> dict[str, Any]:
     record["events"] = events
     consents: list[dict[str, Any]] = []
     if email and str(props.get("hs_email_optout", "")).lower() == "true":
-        consents += [
-            {
-                "purpose": purpose,
-                "status": "withdrawn",
-                "occurred_at": updated.isoformat(),
-                "channel": "email",
-                "method": "crm_sync",
-                "indicated_by": "data_subject",
-                # Keyed per contact: the opt-out is recorded when first seen, not again on every later edit.
-                "external_id": f"hubspot:contact:{contact_id}:hs_email_optout:{purpose}",
-            }
-            for purpose in cmap.optout_purposes
-        ]
+        consents += [optout_consent(contact_id, purpose, updated.isoformat()) for purpose in cmap.optout_purposes]
     record["consents"] = consents
     return {k: v for k, v in record.items() if v is not None}
+
+
+def optout_consent(contact_id: str, purpose: str, occurred_at: str) -> dict[str, Any]:
+    return {
+        "purpose": purpose,
+        "status": "withdrawn",
+        "occurred_at": occurred_at,
+        "channel": "email",
+        "method": "crm_sync",
+        "indicated_by": "data_subject",
+        # Keyed per contact: recorded when first seen (webhook or pull), not again on every later edit.
+        "external_id": f"hubspot:contact:{contact_id}:hs_email_optout:{purpose}",
+    }
 
 
 def map_subscription_statuses(

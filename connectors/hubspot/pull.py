@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from cdp.connectors import ConnectorConfig, Cursor, Page
+from cdp.connectors import ConnectorConfig, ConnectorNotConfigured, Cursor, Page
 from cdp.connectors.http import ConnectorFailed, HttpClient
 from cdp.db import utcnow
 from connectors.hubspot.client import hubspot_client
@@ -61,6 +61,17 @@ class Options:
         subscriptions = config.get("subscription_purposes") or {}
         if not isinstance(subscriptions, Mapping):
             subscriptions = {}
+        try:
+            return cls._read(config, subscriptions)
+        except (TypeError, ValueError) as exc:
+            raise ConnectorNotConfigured(
+                "connector 'hubspot': page_size, lag_seconds, search_result_cap and search_interval_seconds "
+                "must be numbers",
+                connector="hubspot",
+            ) from exc
+
+    @classmethod
+    def _read(cls, config: ConnectorConfig, subscriptions: Mapping[str, Any]) -> "Options":
         return cls(
             contact_map=ContactMap(
                 optout_purposes=_names(config.get("optout_purposes")) or ("email_marketing",),
@@ -223,7 +234,10 @@ class HubSpotSource:
             response = http.request("GET", PREFERENCES.format(email=quote(str(email), safe="@")), accept=(404,))
             if response.status_code == 404:
                 continue
-            statuses = (response.json() or {}).get("subscriptionStatuses") or []
+            try:
+                statuses = (response.json() or {}).get("subscriptionStatuses") or []
+            except (ValueError, AttributeError) as exc:
+                raise ConnectorFailed("HubSpot answered a subscription-status call with an unreadable body") from exc
             at = parse_time(record["observed_at"])
             record["consents"] = [
                 *record.get("consents", []),

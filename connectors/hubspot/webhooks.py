@@ -12,8 +12,10 @@ the contact id and one timeline event: `crm_created`, `crm_property_changed` (th
 for `lifecyclestage` and `hs_email_optout`, never a contact point), `crm_deleted`, `crm_restored`, `crm_merged`
 (on the surviving contact, with the merged ids; identities are not re-pointed). `eventId` is "not guaranteed to
 be unique", so each event is keyed by the SHA-256 of the event without `attemptNumber`: a redelivery is recorded
-once (creation and deletion use the pull's keys instead, so the two paths agree). Events about a contact cdp has
-not stored yet are dropped by ingestion; the pull brings the contact.
+once (creation, deletion and the opt-out use the pull's keys instead, so the two paths agree). `hs_email_optout`
+changed to `true` is also a withdrawal for the opt-out purposes, covering the email cdp holds for that contact.
+Events about a contact cdp has not stored yet are dropped by ingestion (a withdrawal is quarantined); the pull
+brings the contact and its opt-out.
 
 `contact.privacyDeletion` is a GDPR deletion in HubSpot: it opens an erasure request (a signal) and stores
 nothing; the `contact.deletion` HubSpot sends with it is the usual archive event.
@@ -30,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cdp.connectors import NO_QUERY, BadSignature, Headers, Query, SourceSignal, check_timestamp
-from connectors.hubspot.mapping import SOURCE, parse_time
+from connectors.hubspot.mapping import SOURCE, ContactMap, optout_consent, parse_time
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
@@ -118,7 +120,8 @@ def _event_id(kind: str, contact_id: str, event: Mapping[str, Any]) -> str:
     return "hubspot:webhook:" + event_key(event)
 
 
-def map_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def map_events(events: list[dict[str, Any]], cmap: ContactMap | None = None) -> list[dict[str, Any]]:
+    cmap = cmap or ContactMap()
     records = []
     for event in events:
         kind = EVENT_TYPES.get(str(event["subscriptionType"]))
@@ -139,11 +142,16 @@ def map_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             # A merge: the event belongs to the surviving contact; the merged ids stop existing in HubSpot.
             contact_id = event["primaryObjectId"]
             properties["merged_object_ids"] = [str(i) for i in event.get("mergedObjectIds") or []]
+        consents = []
+        if prop == "hs_email_optout" and str(event.get("propertyValue", "")).lower() == "true":
+            # Unsubscribed from all email: withdrawn for the purposes the pull maps it to, under the pull's keys.
+            consents = [optout_consent(str(contact_id), purpose, at) for purpose in cmap.optout_purposes]
         records.append(
             {
                 "source": SOURCE,
                 "external_id": str(contact_id),
                 "observed_at": at,
+                "consents": consents,
                 "events": [
                     {
                         "type": kind,
@@ -159,6 +167,9 @@ def map_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class HubSpotWebhook:
     name = SOURCE
+
+    def __init__(self, contact_map: ContactMap | None = None) -> None:
+        self.contact_map = contact_map or ContactMap()
 
     def verify(
         self, headers: Headers, raw_body: bytes, now: dt.datetime, *, secret: str | None, query: Query = NO_QUERY
@@ -178,7 +189,7 @@ class HubSpotWebhook:
         verify_v3(headers, raw_body, now, secret=secret, method=method, url=url)
 
     def parse(self, raw_body: bytes, headers: Headers) -> list[dict[str, Any]]:
-        return map_events(_events(raw_body))
+        return map_events(_events(raw_body), self.contact_map)
 
     def signals(self, raw_body: bytes, headers: Headers) -> list[SourceSignal]:
         return [

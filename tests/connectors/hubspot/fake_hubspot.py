@@ -70,6 +70,7 @@ class FakeHubSpot:
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     log: list[tuple[str, str, Any]] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)  # the client's pauses, recorded instead of slept
+    rate_headers: dict[str, str] = field(default_factory=dict)  # sent with every 2xx
     hold_after: str | None = None  # hold the list request with this `after` ...
     reached: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
@@ -165,6 +166,8 @@ def _handler(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
             else:
                 status, body, headers = fake.handle(method, parts.path, query, json.loads(raw) if raw else None)
             data = b"" if body is None else json.dumps(body).encode()
+            if status < 300:
+                headers = {**fake.rate_headers, **headers}
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json;charset=utf-8")

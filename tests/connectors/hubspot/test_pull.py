@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from cdp.audit.log import Actor
-from cdp.connectors import ConnectorConfig
+from cdp.connectors import ConnectorConfig, ConnectorNotConfigured
 from cdp.connectors.http import ConnectorFailed, HttpClient, RetryPolicy, Throttled
 from cdp.connectors.sync import SyncReport, run_pull
 from cdp.consent.models import ConsentEvent
@@ -22,7 +22,7 @@ from cdp.privacy.requests import open_from_signal
 from cdp.profiles import store
 from cdp.profiles.models import Event
 from connectors.hubspot import HubSpotSource
-from connectors.hubspot.client import hubspot_throttle
+from connectors.hubspot.client import PacingTransport, hubspot_throttle
 from connectors.hubspot.mapping import ContactMap, map_subscription_statuses
 from tests.connectors.helpers import fixture
 from tests.connectors.hubspot.fake_hubspot import TOKEN, FakeHubSpot, Fault, contact, fixture_contacts, iso, serve
@@ -62,6 +62,7 @@ def http_for(fake: FakeHubSpot) -> HttpClient:
         policy=RetryPolicy(attempts=3),
         sleep=lambda _s: None,
         rng=lambda: 0.0,
+        transport=PacingTransport(sleep=fake.sleeps.append, clock=lambda: 100.0),
     )
 
 
@@ -256,10 +257,21 @@ def _response(status: int, body: Any = None, **headers: str) -> httpx.Response:
         (_response(429, fixture("hubspot_error_429.json")), 10.0),
         (_response(429, {"policyName": "SECONDLY"}), 1.0),
         (_response(429, {}, **{"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}), 10.0),
+        (_response(429, {}, **{"X-HubSpot-RateLimit-Secondly-Remaining": "0"}), 1.0),
         (_response(429, {"policyName": "DAILY"}), math.inf),
         (_response(429, {}, **{"X-HubSpot-RateLimit-Daily-Remaining": "0", "Retry-After": "5"}), math.inf),
     ],
-    ids=["ok", "5xx", "retry-after", "ten-secondly", "secondly", "interval", "daily", "daily-header"],
+    ids=[
+        "ok",
+        "5xx",
+        "retry-after",
+        "ten-secondly",
+        "secondly",
+        "interval",
+        "secondly-header",
+        "daily",
+        "daily-header",
+    ],
 )
 def test_throttle_reads_hubspots_signals(response: httpx.Response, wait: float | None) -> None:
     assert hubspot_throttle(response) == wait
@@ -285,3 +297,23 @@ def test_subscription_statuses_become_consents_where_mapped(stores: Stores, hubs
             ("email_marketing", "withdrawn"),
             ("email_marketing", "withdrawn"),
         ]
+
+
+def test_a_spent_burst_budget_on_a_success_paces_the_next_request(stores: Stores, hubspot: FakeHubSpot) -> None:
+    hubspot.rate_headers = {
+        "X-HubSpot-RateLimit-Max": "100",
+        "X-HubSpot-RateLimit-Remaining": "0",
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+    }
+    report, _ = sync(stores, hubspot)
+    assert report.counts["created"] == 8
+    assert hubspot.sleeps == [10.0] * (len(hubspot.log) - 1)
+    hubspot.sleeps.clear()
+    hubspot.rate_headers = {"X-HubSpot-RateLimit-Secondly-Remaining": "0", "X-HubSpot-RateLimit-Remaining": "40"}
+    sync(stores, hubspot, full=True)
+    assert hubspot.sleeps and set(hubspot.sleeps) == {1.0}
+
+
+def test_a_bad_setting_is_named_not_a_traceback(stores: Stores, hubspot: FakeHubSpot) -> None:
+    with pytest.raises(ConnectorNotConfigured, match="page_size"):
+        sync(stores, hubspot, page_size="lots")

@@ -11,6 +11,7 @@ from sqlmodel import col, func, select
 
 from cdp.audit.log import Actor
 from cdp.connectors import BadSignature, RequestSignedWebhook, get_pull_source, get_webhook_source
+from cdp.consent.models import ConsentEvent
 from cdp.db import unit_of_work
 from cdp.ingest.pipeline import ingest_batch
 from cdp.ingest.records import ContactRecord
@@ -120,6 +121,12 @@ def test_mapping_and_signals() -> None:
         "property": "email",
     }
     assert records[2].events[0].properties["value"] == "true"
+    [optout] = records[2].consents
+    assert (optout.purpose, optout.status, optout.external_id) == (
+        "email_marketing",
+        "withdrawn",
+        "hubspot:contact:152:hs_email_optout:email_marketing",
+    )
     [signal] = HubSpotWebhook().signals(RAW, {})
     assert (signal.type, signal.source, signal.external_id) == ("erasure", "hubspot", "149")
     assert signal.occurred_at == dt.datetime.fromtimestamp(1763629440, dt.UTC)
@@ -262,3 +269,52 @@ def test_a_merge_is_an_event_on_the_surviving_contact() -> None:
     assert row["external_id"] == "151"
     [event] = row["events"]
     assert (event["type"], event["properties"]["merged_object_ids"]) == ("crm_merged", ["152"])
+
+
+def _signed(events: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(events, separators=(",", ":")).encode()
+    stamp = VECTOR["headers"][TIMESTAMP_HEADER]
+    return body, {**VECTOR["headers"], SIGNATURE_HEADER: sign_v3(SECRET, "POST", URI, body, stamp)}
+
+
+def test_an_opt_out_by_webhook_withdraws_consent_for_the_stored_email_once(
+    hubspot_client: Callable[..., Any],
+) -> None:
+    client = hubspot_client()
+    _pull_known_contacts(client)
+    optout = {**json.loads(RAW)[2], "objectId": 151, "eventId": 42}
+    body, headers = _signed([optout])
+    stores = client.app.state.runtime.stores
+
+    def withdrawals() -> list[Any]:
+        with unit_of_work(stores) as s:
+            record = store.find_source_record(s, "hubspot", "151")
+            assert record is not None
+            rows = s.scalars(
+                select(ConsentEvent).where(
+                    ConsentEvent.profile_id == record.profile_id, ConsentEvent.status == "withdrawn"
+                )
+            ).all()
+            email = next(i for i in store.identities_of(s, record.profile_id) if i.kind == "email")
+            assert all(c.identity_id == email.id for c in rows)
+            return [(c.purpose, c.method, c.occurred_at) for c in rows]
+
+    assert client.post("/v1/webhooks/hubspot", content=body, headers=headers).json()["counts"]["updated"] == 1
+    at = dt.datetime.fromtimestamp(optout["occurredAt"] / 1000, dt.UTC)
+    assert withdrawals() == [("email_marketing", "crm_sync", at)]
+    again = client.post("/v1/webhooks/hubspot", content=body, headers=headers)
+    assert again.json()["counts"]["unchanged"] == 1
+    # The pull then sees the flag: the same withdrawal, not a second one.
+    ada = fixture("hubspot_contact_page.json")["results"][0]
+    ada = {**ada, "properties": {**ada["properties"], "hs_email_optout": "true", "lastname": "King"}}
+    with unit_of_work(stores) as s:
+        ingest_batch(s, "hubspot", [map_contact(ada, ContactMap())], actor=Actor("test", "system"))
+    assert withdrawals() == [("email_marketing", "crm_sync", at)]
+
+
+def test_an_opt_out_for_a_contact_not_yet_pulled_is_quarantined(hubspot_client: Callable[..., Any]) -> None:
+    client = hubspot_client()
+    body, headers = _signed([{**json.loads(RAW)[2], "objectId": 999}])
+    resp = client.post("/v1/webhooks/hubspot", content=body, headers=headers)
+    assert resp.status_code == 200 and resp.json()["results"][0]["outcome"] == "quarantined"
+    assert (_count(client, SourceRecord), _count(client, ConsentEvent)) == (0, 0)
