@@ -60,11 +60,7 @@ def _load() -> None:
     if _loaded:
         return
     for module in BUILTIN:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
     _loaded = True
