@@ -64,16 +64,28 @@ cmd_test() {
   "$VENV/bin/ruff" check .
   "$VENV/bin/mypy"
   "$VENV/bin/lint-imports" --no-cache
-  run_pytest sqlite "$@"
   local pg_url=${CDP_TEST_DATABASE_URL:-$pg_url_default}
-  if ensure_pg "$pg_url"; then
-    CDP_TEST_DATABASE_URL=$pg_url run_pytest postgresql "$@"
-  elif [ "${CDP_REQUIRE_POSTGRES:-0}" = "1" ]; then
-    echo "error: PostgreSQL at $pg_url is not reachable and CDP_REQUIRE_POSTGRES=1" >&2
-    return 1
-  else
-    echo "note: PostgreSQL not reachable at $pg_url; ran the suite on SQLite only" >&2
+  if ! ensure_pg "$pg_url"; then
+    if [ "${CDP_REQUIRE_POSTGRES:-0}" = "1" ]; then
+      echo "error: PostgreSQL at $pg_url is not reachable and CDP_REQUIRE_POSTGRES=1" >&2
+      return 1
+    fi
+    echo "note: PostgreSQL not reachable at $pg_url; running the suite on SQLite only" >&2
+    run_pytest sqlite --basetemp "$(mktemp -d)/sqlite" "$@"
+    return
   fi
+  # Both backends at once, one per core: the PostgreSQL run writes to a log shown when it ends.
+  local work pg_log pg_pid sqlite_rc=0 pg_rc=0
+  work=$(mktemp -d)
+  pg_log="$work/postgresql.log"
+  (CDP_TEST_DATABASE_URL=$pg_url run_pytest postgresql --basetemp "$work/postgresql" "$@") >"$pg_log" 2>&1 &
+  pg_pid=$!
+  run_pytest sqlite --basetemp "$work/sqlite" "$@" || sqlite_rc=$?
+  wait "$pg_pid" || pg_rc=$?
+  cat "$pg_log"
+  rm -rf "$work"
+  echo "== sqlite: exit $sqlite_rc, postgresql: exit $pg_rc ==" >&2
+  [ "$sqlite_rc" -eq 0 ] && [ "$pg_rc" -eq 0 ]
 }
 
 cmd_demo() {
