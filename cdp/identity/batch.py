@@ -10,6 +10,7 @@ write the outcome with set-based statements.
 
 import dataclasses
 import datetime as dt
+import heapq
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -437,10 +438,15 @@ def _capped(
     ids = by_identifier | by_key
     if len(ids) <= MAX_CANDIDATES:
         return ids
-    ranked = sorted(
-        ids, key=lambda pid: (pid not in by_identifier, -(activity.get(pid) or _FLOOR).timestamp(), str(pid))
+    # A common blocking key (a frequent surname) can bring hundreds: pick the few without sorting them all.
+    # `pid.int` orders like `str(pid)` at a fraction of the cost.
+    return set(
+        heapq.nsmallest(
+            MAX_CANDIDATES,
+            ids,
+            key=lambda pid: (pid not in by_identifier, -(activity.get(pid) or _FLOOR).timestamp(), pid.int),
+        )
     )
-    return set(ranked[:MAX_CANDIDATES])
 
 
 def plan_batch(session: Session, items: Sequence[Incoming], *, now: dt.datetime) -> BatchPlan:
