@@ -290,3 +290,39 @@ def export(
     with os.fdopen(fd, "wb") as fh:
         fh.write(content)
     typer.echo(f"wrote {out} ({len(content)} bytes)")
+
+
+class _RollBack(Exception):
+    """Raised inside the unit of work so a dry run's changes are rolled back."""
+
+
+@app.command()
+def reapply(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count who would be erased again; change nothing"),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: run it for real"),
+    actor: str = typer.Option(None, "--actor", help=ACTOR_HELP),
+) -> None:
+    """After restoring a data-store backup: erase again everyone erased since it was taken.
+
+    The compliance store (data keys, suppressions, request log) is not restored with the data store, so a
+    live profile whose data key is gone was erased after the backup; its rows are deleted again.
+    """
+    from cdp.cli.context import session
+    from cdp.privacy.erasure import reapply_erasures, scrub_residue
+
+    if not dry_run and not yes:
+        typer.echo("error: reapply deletes rows; run with --dry-run to preview or --yes to confirm", err=True)
+        raise typer.Exit(1)
+    outcome: list[Any] = []
+    try:
+        with session() as (rt, s):
+            outcome.append(reapply_erasures(s, actor=_actor(actor)))
+            if dry_run:
+                raise _RollBack
+    except _RollBack:
+        pass
+    result = outcome[0]
+    verb = "would erase" if dry_run else "erased"
+    typer.echo(f"{verb} {len(result.profiles)} profiles again and {result.quarantine_rows} quarantine rows")
+    if not dry_run:
+        scrub_residue(rt.stores.engines)
