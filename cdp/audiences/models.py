@@ -44,8 +44,10 @@ class AudienceMembershipSnapshot(SQLModel, table=True):
 class DestinationRemoval(SQLModel, table=True):
     """Take one person off one destination (GDPR Art. 19: recipients are told of erasure and restriction).
 
-    `refs` are the destination's own member keys copied out of the snapshot before the person's rows go, so
-    the task survives an erasure; they are cleared once the destination confirmed. No foreign keys: the
+    `sealed_refs` are the destination's own member keys (a Mailchimp subscriber hash is an md5 of the email)
+    copied out of the snapshot before the person's rows go, so the task survives an erasure. They are sealed
+    under a data key of the task's own (subject: the task id, in the compliance store), destroyed once the
+    destination confirmed, so no copy of the data store ever holds them readable (COMPLIANCE 3.5). No foreign keys: the
     profile may be a tombstone and the audience may be deleted while the task waits.
     """
 
@@ -55,7 +57,7 @@ class DestinationRemoval(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     destination: str = Field(max_length=64)
     profile_id: uuid.UUID = Field(index=True)
-    refs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sealed_refs: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     ref_count: int = Field(default=0)
     erase: bool = Field(default=False)
     reason: str = Field(max_length=64)

@@ -3,8 +3,8 @@
 `queue_removals` copies the destination's own member keys (a Mailchimp subscriber hash, an opaque cdp
 reference) out of the snapshot into one task per destination and drops the snapshot rows, so an erasure can
 delete everything about the person right after and the task still knows whom to remove. `process_removals`
-pushes the tasks through each destination's `remove(refs, erase=)`, tracks attempts, and clears the refs once
-the destination confirmed. Neither function commits.
+pushes the tasks through each destination's `remove(refs, erase=)`, tracks attempts, and destroys the task's
+key once the destination confirmed. Neither function commits.
 """
 
 import datetime as dt
@@ -31,6 +31,7 @@ from cdp.settings import Settings
 log = logging.getLogger(__name__)
 
 REF_CONTEXT = "audience_member_ref"
+TASK_REFS_CONTEXT = "destination_removal_refs"
 MAX_ATTEMPTS = 8
 
 OpenClient = Callable[[Destination, ConnectorConfig], HttpClient]
@@ -42,6 +43,25 @@ def seal_ref(session: Session, profile_id: uuid.UUID, ref: str) -> bytes:
 
 def open_ref(session: Session, profile_id: uuid.UUID, blob: bytes) -> str:
     return vault(session).decrypt(profile_id, blob, context=REF_CONTEXT).decode()
+
+
+def seal_task_refs(session: Session, task: DestinationRemoval, refs: list[str]) -> None:
+    v = vault(session)
+    if not v.has_key(task.id):
+        v.create_key(task.id)
+    task.sealed_refs = v.encrypt_json(task.id, refs, context=TASK_REFS_CONTEXT)
+
+
+def task_refs(session: Session, task: DestinationRemoval) -> list[str]:
+    """The member keys still to remove; empty once the destination confirmed (the task's key is gone)."""
+    if task.sealed_refs is None or not vault(session).has_key(task.id):
+        return []
+    return list(vault(session).decrypt_json(task.id, task.sealed_refs, context=TASK_REFS_CONTEXT))
+
+
+def _close_refs(session: Session, task: DestinationRemoval) -> None:
+    task.sealed_refs = None
+    vault(session).destroy_key(task.id)
 
 
 def queue_removals(
@@ -70,18 +90,17 @@ def queue_removals(
             wanted.append(ref)
     now = utcnow()
     for destination, wanted in sorted(refs.items()):
-        session.add(
-            DestinationRemoval(
-                destination=destination,
-                profile_id=profile_id,
-                refs=wanted,
-                ref_count=len(wanted),
-                erase=erase,
-                reason=reason[:64],
-                created_at=now,
-                updated_at=now,
-            )
+        task = DestinationRemoval(
+            destination=destination,
+            profile_id=profile_id,
+            ref_count=len(wanted),
+            erase=erase,
+            reason=reason[:64],
+            created_at=now,
+            updated_at=now,
         )
+        seal_task_refs(session, task, wanted)
+        session.add(task)
     if rows:
         session.execute(
             delete(AudienceMembershipSnapshot).where(col(AudienceMembershipSnapshot.profile_id) == profile_id)
@@ -165,7 +184,8 @@ def process_removals(
         try:
             config = connector_config(settings, task.destination)
             with open_client(destination, config) as http:
-                result = destination.remove(http, config, list(task.refs), erase=task.erase)
+                refs = task_refs(session, task)
+                result = destination.remove(http, config, refs, erase=task.erase)
         except CdpError as exc:
             log.warning(
                 "audience.removal_failed",
@@ -173,13 +193,13 @@ def process_removals(
             )
             _fail(task, exc.slug, max_attempts, report)
             continue
-        left = [r for r in task.refs if r not in set(result.done)]
+        left = [r for r in refs if r not in set(result.done)]
         if left:
-            task.refs = left
+            seal_task_refs(session, task, left)
             codes = sorted(set(result.failed.values())) or ["not-confirmed"]
             _fail(task, ",".join(codes), max_attempts, report)
             continue
-        task.refs = []
+        _close_refs(session, task)
         task.status = "done"
         task.last_error = None
         task.completed_at = now or utcnow()

@@ -371,7 +371,6 @@ def _queue_destination_removals(
             DestinationRemoval(
                 destination=destination,
                 profile_id=profile_id,
-                refs=[],
                 ref_count=0,
                 erase=True,
                 reason=reason,

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from cdp.audiences.models import Audience, AudienceMembershipSnapshot, DestinationRemoval
-from cdp.audiences.removals import seal_ref
+from cdp.audiences.removals import seal_ref, task_refs
 from cdp.audit.log import SYSTEM
 from cdp.audit.models import AuditEntry
 from cdp.crypto.envelope import vault
@@ -80,7 +80,7 @@ def test_erase_subject_deletes_suppresses_and_reports_counts_only(session):
     assert result.suppressed == {"email": 1, "phone": 1, "external": 1}
     assert result.destinations == ("mailchimp",)
     [task] = session.scalars(select(DestinationRemoval)).all()
-    assert (task.destination, task.erase, task.reason, task.refs) == (
+    assert (task.destination, task.erase, task.reason, task_refs(session, task)) == (
         "mailchimp",
         True,
         f"erasure:{request_id}",
@@ -227,7 +227,7 @@ def test_an_erasure_killed_between_the_two_commits_converges_on_rerun(stores):
         assert rerun.profile_ids == (pid,) and rerun.suppressed == {} and rerun.destroyed_key_ids == ()
         assert rerun.unrecoverable_destinations == ("mailchimp",)
         [task] = session.scalars(select(DestinationRemoval)).all()
-        assert (task.status, task.last_error, task.refs) == ("failed", "member-ref-unrecoverable", [])
+        assert (task.status, task.last_error, task_refs(session, task)) == ("failed", "member-ref-unrecoverable", [])
         for model in (Identity, SourceRecord, Event):
             assert _count(session, model, profile_id=pid) == 0
         assert session.get(Quarantine, bad.quarantine_id) is None

@@ -29,7 +29,7 @@ from sqlalchemy import make_url, text
 from sqlmodel import SQLModel, select
 
 from cdp.audiences.models import Audience, AudienceMembershipSnapshot, DestinationRemoval
-from cdp.audiences.removals import process_removals, seal_ref
+from cdp.audiences.removals import process_removals, seal_ref, task_refs
 from cdp.audit.log import SYSTEM
 from cdp.bootstrap import Runtime
 from cdp.crypto.envelope import KEYRING_INFO_KEY, DataKeyDestroyed, vault
@@ -356,7 +356,7 @@ def test_erasure_leaves_no_bytes_no_decryptable_copy_and_no_trace_in_others_or_a
     )
     with unit_of_work(rt.stores) as session:
         [task] = session.scalars(select(DestinationRemoval).where(DestinationRemoval.profile_id == sc.xavia)).all()
-        assert task.reason == f"erasure:{request_id}" and task.refs == [md5(X_EMAIL)]
+        assert task.reason == f"erasure:{request_id}" and task_refs(session, task) == [md5(X_EMAIL)]
         done = process_removals(session, settings=rt.settings.model_copy(update={"connectors_file": conf}))
     assert done.done == 1
     assert [(r.method, r.path) for r in fake.received] == [

@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('destination', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('profile_id', sa.Uuid(), nullable=False),
-    sa.Column('refs', sa.JSON(), nullable=False),
+    sa.Column('sealed_refs', sa.LargeBinary(), nullable=True),
     sa.Column('ref_count', sa.Integer(), nullable=False),
     sa.Column('erase', sa.Boolean(), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),

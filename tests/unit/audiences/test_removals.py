@@ -6,9 +6,10 @@ import json
 from sqlmodel import select
 
 from cdp.audiences.models import Audience, AudienceMembershipSnapshot, DestinationRemoval
-from cdp.audiences.removals import process_removals, queue_removals, seal_ref
+from cdp.audiences.removals import process_removals, queue_removals, seal_ref, task_refs
 from cdp.audit.log import SYSTEM
 from cdp.audit.models import AuditEntry
+from cdp.crypto.envelope import vault
 from cdp.ingest.pipeline import ingest_batch
 from cdp.privacy.erasure import erase_profile
 from cdp.profiles.models import Identity
@@ -49,8 +50,8 @@ def test_queued_removal_keeps_only_the_member_hash_and_survives_erasure(session,
     erase_profile(session, profile_id, actor=SYSTEM, reason="test")
 
     task = session.scalars(select(DestinationRemoval)).one()
-    assert (task.refs, task.erase, task.status, task.attempts) == ([md5(EMAIL)], True, "pending", 0)
-    assert EMAIL not in json.dumps(task.refs)
+    assert (task_refs(session, task), task.erase, task.status, task.attempts) == ([md5(EMAIL)], True, "pending", 0)
+    assert task.sealed_refs is not None and md5(EMAIL).encode() not in task.sealed_refs  # sealed, not readable
     assert session.scalars(select(AudienceMembershipSnapshot)).all() == []
 
     report = process_removals(session, settings=settings)
@@ -60,7 +61,8 @@ def test_queued_removal_keeps_only_the_member_hash_and_survives_erasure(session,
         ("POST", f"/3.0/lists/{LIST_ID}/members/{md5(EMAIL)}/actions/delete-permanent")
     ]
     session.refresh(task)
-    assert (task.status, task.attempts, task.refs, task.ref_count) == ("done", 1, [], 1)
+    assert (task.status, task.attempts, task_refs(session, task), task.ref_count) == ("done", 1, [], 1)
+    assert task.sealed_refs is None and not vault(session).has_key(task.id)  # the task's key is destroyed
     assert task.completed_at is not None
     audit = [e for e in session.scalars(select(AuditEntry)) if e.action.startswith("audience.removal")]
     assert [e.action for e in audit] == ["audience.removals_queued", "audience.removal_done"]
@@ -93,7 +95,7 @@ def test_a_failing_destination_is_retried_then_marked_failed(session, mailchimp)
     assert (first.retrying, task.status, task.attempts, task.last_error) == (1, "pending", 1, "connector-failed")
     second = process_removals(session, settings=settings, max_attempts=2)
     assert (second.failed, task.status, task.attempts) == (1, "failed", 2)
-    assert task.refs == [md5(EMAIL)]
+    assert task_refs(session, task) == [md5(EMAIL)]
     assert process_removals(session, settings=settings, max_attempts=2).done == 0  # failed tasks wait for a human
 
 
