@@ -10,10 +10,9 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from cdp.connectors.base import ConnectorConfig, Member, PushResult
-from cdp.connectors.http import HttpClient, default_throttle, make_client
+from cdp.connectors.http import HttpClient
+from connectors.mailchimp.client import mailchimp_client
 
 BATCH_MAX = 500  # members per `POST /lists/{id}` call, as documented
 
@@ -21,18 +20,6 @@ BATCH_MAX = 500  # members per `POST /lists/{id}` call, as documented
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: md5 of the lowercased address."""
     return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
-
-
-def mailchimp_throttle(response: httpx.Response) -> float | None:
-    """429 (+ Retry-After when given), and the bare 403 Mailchimp answers at high volume (§4.4): a 403 with no
-    problem body is a throttle; one with a problem body (bad key, forbidden list) is a real refusal."""
-    if response.status_code == 403:
-        try:
-            body = response.json()
-        except ValueError:
-            return 0.0
-        return None if isinstance(body, dict) and body.get("title") else 0.0
-    return default_throttle(response)
 
 
 def _timestamp(member: Member) -> str | None:
@@ -67,10 +54,7 @@ class MailchimpDestination:
     name = "mailchimp"
 
     def client(self, config: ConnectorConfig) -> HttpClient:
-        # Mailchimp allows at most 10 simultaneous connections per account (§4.4).
-        return make_client(
-            config, auth=("cdp", str(config.require("api_key"))), throttle=mailchimp_throttle, max_connections=10
-        )
+        return mailchimp_client(config)
 
     def member_ref(self, member: Member) -> str:
         if not member.email:

@@ -23,40 +23,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from cdp.connectors import ConnectorConfig, ConnectorNotConfigured, Cursor, Page
-from cdp.connectors.http import ConnectorFailed, HttpClient, default_throttle, make_client
+from cdp.connectors.http import ConnectorFailed, HttpClient
+from connectors.mailchimp.client import mailchimp_client
 from connectors.mailchimp.members import MemberMap, map_member
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
-MAX_CONNECTIONS = 10  # Mailchimp's documented cap on simultaneous connections
-_DATA_CENTRE = re.compile(r"-([a-z]{2,5}[0-9]{1,3})$")
 _LIST_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
-
-
-def base_url_for(api_key: str) -> str:
-    """`…-us6` -> `https://us6.api.mailchimp.com`; the key itself never appears in the message."""
-    match = _DATA_CENTRE.search(api_key.strip())
-    if match is None:
-        raise ConnectorNotConfigured(
-            "the Mailchimp api_key does not end in a data centre suffix such as -us6; set base_url instead",
-            connector="mailchimp",
-            setting="api_key",
-        )
-    return f"https://{match.group(1)}.api.mailchimp.com"
-
-
-def mailchimp_throttle(response: httpx.Response) -> float | None:
-    """429 (Retry-After if any, else backoff); a bare 403 with no problem body is Mailchimp's overload signal."""
-    wait = default_throttle(response)
-    if wait is not None:
-        return wait
-    if response.status_code == 403 and "json" not in response.headers.get("content-type", ""):
-        return 0.0
-    return None
 
 
 def _int_setting(config: ConnectorConfig, key: str, default: int, low: int, high: int) -> int:
@@ -96,15 +71,7 @@ class MailchimpPull:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def client(self, config: ConnectorConfig) -> HttpClient:
-        api_key = str(config.require("api_key"))
-        default = None if config.get("base_url") else base_url_for(api_key)
-        return make_client(
-            config,
-            default_base_url=default,
-            auth=("cdp", api_key),
-            throttle=mailchimp_throttle,
-            max_connections=MAX_CONNECTIONS,
-        )
+        return mailchimp_client(config)
 
     def pages(self, http: HttpClient, config: ConnectorConfig, cursor: Cursor | None) -> Iterator[Page]:
         list_id = str(config.require("list_id"))

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cdp.connectors import get_destination
+from cdp.connectors import get_destination, get_pull_source
 from cdp.connectors.base import ConnectorConfig, Destination, Member
 from cdp.connectors.http import ConnectorFailed, HttpClient, RetryPolicy
 from connectors.mailchimp.destination import subscriber_hash
@@ -244,7 +244,7 @@ def test_csv_file_holds_the_current_members_privately(tmp_path):
 
 def test_mailchimp_treats_a_bare_403_as_a_throttle_but_a_problem_403_as_a_refusal(httpserver):
     from cdp.connectors.http import ConnectorRejected
-    from connectors.mailchimp.destination import mailchimp_throttle
+    from connectors.mailchimp.client import mailchimp_throttle
 
     fake = FakeMailchimp().install(httpserver)
     dest = get_destination("mailchimp")
@@ -260,3 +260,11 @@ def test_mailchimp_treats_a_bare_403_as_a_throttle_but_a_problem_403_as_a_refusa
         dest.upsert(client(httpserver.url_for("/3.0/"), [], throttle=mailchimp_throttle), config,
                     [with_ref(dest, member("bob@example.com"))])  # fmt: skip
     assert caught.value.status == 403
+
+
+def test_the_mailchimp_destination_finds_its_data_centre_from_the_key_like_the_pull() -> None:
+    config = ConnectorConfig("mailchimp", {"api_key": "0123abcd-us6", "list_id": LIST_ID})
+    for connector in (get_destination("mailchimp"), get_pull_source("mailchimp")):
+        assert connector is not None
+        with connector.client(config) as http:
+            assert str(http._client.base_url).rstrip("/") == "https://us6.api.mailchimp.com"

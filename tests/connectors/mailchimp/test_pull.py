@@ -23,8 +23,8 @@ from cdp.ingest.records import ContactRecord
 from cdp.profiles.models import Event, SourceRecord
 from cdp.profiles.store import external_kind
 from connectors.mailchimp import MailchimpPull, MemberMap
+from connectors.mailchimp.client import base_url_for
 from connectors.mailchimp.members import map_member
-from connectors.mailchimp.pull import base_url_for
 from tests.connectors.helpers import FIXTURES, fixture
 from tests.connectors.mailchimp.fake import API_KEY, LIST_ID, FakeMailchimp, Fault, serve
 
