@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from connectors.mailchimp.members import external_id
+
 SOURCE = "mailchimp"
 NAME_MERGES = {"FNAME": "first_name", "LNAME": "last_name"}
 SKIPPED_MERGES = frozenset({"EMAIL", *NAME_MERGES})
@@ -58,10 +60,6 @@ def _fired_at(value: str | None) -> str:
 
 def _merges(data: dict[str, str]) -> dict[str, str]:
     return {k[len("merges][") :]: v for k, v in data.items() if k.startswith("merges][")}
-
-
-def _external_id(member_id: str | None, email: str) -> str:
-    return f"member:{member_id}" if member_id else "email-sha256:" + sha256(email.lower())
 
 
 def map_webhook(raw_body: bytes, event_map: EventMap) -> list[dict[str, Any]]:
@@ -107,7 +105,7 @@ def map_webhook(raw_body: bytes, event_map: EventMap) -> list[dict[str, Any]]:
         return [
             {
                 "source": SOURCE,
-                "external_id": _external_id(data.get("new_id"), new_email),
+                "external_id": external_id(data.get("new_id"), new_email),
                 "observed_at": occurred_at,
                 "email": new_email,
                 "events": [event("email_address_changed", **extra)],
@@ -120,7 +118,7 @@ def map_webhook(raw_body: bytes, event_map: EventMap) -> list[dict[str, Any]]:
         raise ValueError(f"a Mailchimp `{kind}` webhook has `data[email]`")
     record: dict[str, Any] = {
         "source": SOURCE,
-        "external_id": _external_id(data.get("id"), email),
+        "external_id": external_id(data.get("id"), email),
         "observed_at": occurred_at,
         "email": email,
         "events": [],
