@@ -5,12 +5,23 @@ Each job opens its own units of work (a page, a batch), so it never runs inside 
 
 from cdp.audit.log import Actor
 from cdp.bootstrap import Runtime
+from cdp.connectors.base import PullSource
 from cdp.connectors.config import connector_config
 from cdp.connectors.registry import get_pull_source, pull_sources
 from cdp.connectors.sync import Progress, SyncReport, run_pull
 from cdp.errors import NotFound
 from cdp.ingest.quality import gate_settings
 from cdp.privacy.requests import open_from_signal
+
+
+def require_pull_source(name: str) -> PullSource:
+    source = get_pull_source(name)
+    if source is None:
+        raise NotFound(
+            f"no pull connector named {name!r}; known: {', '.join(sorted(pull_sources())) or 'none'}",
+            connector=name,
+        )
+    return source
 
 
 def sync_source(
@@ -22,12 +33,7 @@ def sync_source(
     max_pages: int | None = None,
     progress: Progress | None = None,
 ) -> SyncReport:
-    source = get_pull_source(name)
-    if source is None:
-        raise NotFound(
-            f"no pull connector named {name!r}; known: {', '.join(sorted(pull_sources())) or 'none'}",
-            connector=name,
-        )
+    source = require_pull_source(name)
     config = connector_config(runtime.settings, name)
     with source.client(config) as http:
         return run_pull(

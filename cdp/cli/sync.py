@@ -76,7 +76,9 @@ def reset(
     """Forget SOURCE's checkpoint: the next sync is a full load (idempotent: unchanged records are no-ops)."""
     from cdp.cli.context import session
     from cdp.connectors.sync import connector_state, reset_checkpoint
+    from cdp.jobs import require_pull_source
 
+    require_pull_source(source)
     with session() as (_rt, s):
         state = connector_state(s, source)
         typer.echo(f"{source}: checkpoint keys {sorted(state.cursor) or 'none'}, status {state.status}")

@@ -65,6 +65,16 @@ def test_revoking_an_unknown_key_is_a_one_line_error(committed):
     assert proc.stderr.strip() == "error: no API key 'key_nope'"
 
 
+def test_resetting_an_unknown_connector_is_a_one_line_error_and_stores_nothing(committed):
+    committed.cli("db", "upgrade")
+    proc = committed.cli("connectors", "reset", "nosuch", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: no pull connector named 'nosuch'; known: hubspot, mailchimp, salesforce"
+    ]
+    assert "nosuch" not in committed.cli("connectors", "list").stdout
+
+
 def test_policies_check_accepts_the_shipped_defaults(committed):
     assert committed.cli("policies", "check").stdout.startswith("ok:")
 
