@@ -63,6 +63,15 @@ class RetryPolicy:
     cap: float = 30.0
     max_wait: float = 120.0
 
+    @classmethod
+    def from_config(cls, config: "ConnectorConfig") -> "RetryPolicy":
+        return cls(
+            attempts=int(config.get("retry_attempts", cls.attempts)),
+            base=float(config.get("retry_base_seconds", cls.base)),
+            cap=float(config.get("retry_cap_seconds", cls.cap)),
+            max_wait=float(config.get("max_wait_seconds", cls.max_wait)),
+        )
+
 
 def _seconds_from_http_date(value: str, now: float) -> float | None:
     try:
@@ -258,12 +267,7 @@ def make_client(
     base_url = config.get("base_url") or default_base_url
     if not base_url:
         config.require("base_url")
-    policy = RetryPolicy(
-        attempts=int(config.get("retry_attempts", RetryPolicy.attempts)),
-        base=float(config.get("retry_base_seconds", RetryPolicy.base)),
-        cap=float(config.get("retry_cap_seconds", RetryPolicy.cap)),
-        max_wait=float(config.get("max_wait_seconds", RetryPolicy.max_wait)),
-    )
+    policy = RetryPolicy.from_config(config)
     return HttpClient(
         str(base_url),
         headers=headers,

@@ -149,12 +149,7 @@ def make_salesforce_client(config: ConnectorConfig) -> SalesforceHttp:
     version = str(config.get("api_version", DEFAULT_API_VERSION)).removeprefix("v")
     if not API_VERSION.fullmatch(version):
         raise InvalidInput("connector 'salesforce': api_version must look like 62.0", setting="api_version")
-    policy = RetryPolicy(
-        attempts=int(config.get("retry_attempts", RetryPolicy.attempts)),
-        base=float(config.get("retry_base_seconds", RetryPolicy.base)),
-        cap=float(config.get("retry_cap_seconds", RetryPolicy.cap)),
-        max_wait=float(config.get("max_wait_seconds", RetryPolicy.max_wait)),
-    )
+    policy = RetryPolicy.from_config(config)
     return SalesforceHttp(
         base_url,
         usage_stop=float(config.get("api_usage_stop", 0.95)),
